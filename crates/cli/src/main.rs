@@ -1,0 +1,2 @@
+//! The `rsign` command line.
+fn main() {}

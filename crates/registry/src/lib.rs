@@ -1,0 +1,8 @@
+//! rsign-registry: everything that talks to a store of images.
+//!
+//! Registries over HTTPS (and plain HTTP on loopback or when asked with an
+//! `insecure` option) and OCI image layouts on disk sit behind one seam, the
+//! [`store::Repository`] trait. This crate hands back *unverified* bytes and
+//! descriptors; deciding whether they prove anything is `rsign-core`'s job.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
