@@ -6,3 +6,9 @@
 //! descriptors; deciding whether they prove anything is `rsign-core`'s job.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod error;
+pub mod store;
+
+pub use error::Error;
+pub use store::{FetchedManifest, ManifestHead, Repository, TagOrDigest};
