@@ -3,3 +3,14 @@
 //! Tests marked `#[ignore]` need the peer tools (cosign 2.5, skopeo 1.18,
 //! Debian's docker-registry); `scripts/test.sh` installs them and runs every
 //! test with `--include-ignored`.
+
+/// Shared harness: real registry, peer tools, image layouts.
+#[allow(dead_code)]
+mod support;
+
+/// The harness and the peers themselves work (registry, cosign, skopeo).
+mod harness_smoke;
+/// Key commands and blob signing through the CLI, bad input included.
+mod cli_keys;
+/// Keys and blob signatures interchanged with the real cosign 2.5.
+mod interop_keys;
