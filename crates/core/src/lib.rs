@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod digest;
 pub mod keys;
 

@@ -1,0 +1,1 @@
+//! cosign encrypted private key format.

@@ -1,0 +1,1 @@
+//! Importing unencrypted PEM private keys.
