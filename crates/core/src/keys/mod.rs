@@ -17,16 +17,19 @@ mod error;
 mod import;
 mod keyid;
 mod password;
+mod pem;
 mod private;
-mod public;
+pub(crate) mod public;
 
 use std::fmt;
 
+pub use encrypted::{LEGACY_COSIGN_LABEL, SIGSTORE_LABEL};
 pub use error::{BoxError, KeyError, SignatureError};
 pub use keyid::{KeyId, KeyIdError};
 pub use password::Password;
 pub use private::PrivateKey;
-pub use public::PublicKey;
+pub use private::{MAX_RSA_PRIVATE_BITS, MIN_RSA_PRIVATE_BITS};
+pub use public::{MAX_RSA_PUBLIC_BITS, MIN_RSA_PUBLIC_BITS, PublicKey};
 
 /// The most bytes any key input (PEM or DER) may have; larger input is
 /// rejected before it is parsed. A 4096-bit RSA key in cosign's encrypted
