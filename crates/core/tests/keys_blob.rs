@@ -1,6 +1,9 @@
 //! Blob signing and verification (`sign-blob` / `verify-blob`), streamed
 //! through a buffer smaller than the file.
 
+// Test helpers outside #[test] functions panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 

@@ -1,6 +1,9 @@
 //! Key generation, cosign's encrypted format written by rsign, signing and
 //! verification per key type, and hostile input.
 
+// Test helpers outside #[test] functions panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! every case must load to the expected public key or fail with the
 //! expected error variant. Data lives in `keys-testdata/` (see ORIGIN.md).
 
+// Test helpers outside #[test] functions panic on broken fixtures by design.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use rsign_core::keys::{KeyAlgorithm, KeyError, Password, PrivateKey, PublicKey, SignatureError};
