@@ -12,6 +12,10 @@
 
 pub mod blob;
 pub mod digest;
+pub mod dsse;
+pub mod intoto;
 pub mod keys;
+pub mod oci;
+pub mod simple_signing;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
