@@ -17,5 +17,6 @@ pub mod intoto;
 pub mod keys;
 pub mod oci;
 pub mod simple_signing;
+pub mod verify;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
