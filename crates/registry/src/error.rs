@@ -61,6 +61,24 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Credentials for a registry could not be read or used.
+    #[error("cannot get credentials for registry {registry}")]
+    Credentials {
+        /// The registry.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: crate::auth::CredentialError,
+    },
+    /// The registry client's configuration is unusable (CA file, TLS setup, …).
+    #[error("invalid registry client configuration: {what}")]
+    Config {
+        /// What is wrong.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A filesystem operation on an OCI layout failed.
     #[error("cannot {operation} `{path}`")]
     Io {

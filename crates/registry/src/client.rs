@@ -1,0 +1,306 @@
+//! A registry client: TLS, credentials, protocol choice and connection pools,
+//! shared by every [`RegistryRepository`] it hands out.
+//!
+//! TLS always verifies certificates: the system's roots (through
+//! `rustls-platform-verifier`) plus any extra CA certificates given. Plain
+//! HTTP is used only for loopback registries (`localhost`, `127.0.0.0/8`,
+//! `::1`) or when [`RegistryOptions::insecure_allow_http`] is set, and even
+//! then HTTPS is tried first (as Docker and cosign do).
+
+mod repository;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
+
+use crate::auth::Credentials;
+use crate::docker_config::{self, ConfigSource};
+use crate::error::Error;
+use crate::http::{RetryPolicy, Timeouts};
+use crate::limits::Limits;
+use crate::reference::Reference;
+
+pub use repository::RegistryRepository;
+
+/// The `User-Agent` rsign sends.
+const USER_AGENT: &str = concat!("rsign/", env!("CARGO_PKG_VERSION"));
+
+/// How a [`RegistryClient`] connects and authenticates.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RegistryOptions {
+    /// Allow plain HTTP to any registry when HTTPS fails (it is always
+    /// allowed for loopback registries). Only for testing.
+    pub insecure_allow_http: bool,
+    /// Extra CA certificates (PEM files, each may hold several) trusted in
+    /// addition to the system roots.
+    pub ca_certs: Vec<PathBuf>,
+    /// Credentials used for every registry, overriding Docker's configuration.
+    pub credentials: Option<Credentials>,
+    /// Where Docker's `config.json` is (for stored logins and credential helpers).
+    pub docker_config: ConfigSource,
+    /// Connect and read timeouts per request.
+    pub timeouts: Timeouts,
+    /// Retries of 429/5xx/connection failures.
+    pub retry: RetryPolicy,
+    /// Size and count limits on what is read.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for RegistryOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryOptions")
+            .field("insecure_allow_http", &self.insecure_allow_http)
+            .field("ca_certs", &self.ca_certs)
+            .field("credentials", &self.credentials)
+            .field("docker_config", &self.docker_config)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Which scheme a registry is reached with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Https,
+    Http,
+}
+
+impl Scheme {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Https => "https",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// A client for OCI registries. Cheap to clone: clones share connection
+/// pools, cached credentials, tokens and protocol choices.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: RegistryOptions,
+    /// For requests oci-client does not offer (bounded GETs, HEAD, DELETE).
+    http: reqwest::Client,
+    /// oci-client over HTTPS and over plain HTTP.
+    oci_https: oci_client::Client,
+    oci_http: oci_client::Client,
+    /// Credentials per registry, looked up once.
+    credentials: Mutex<HashMap<String, Credentials>>,
+    /// Scheme per registry, probed once where HTTP is allowed.
+    schemes: Mutex<HashMap<String, Scheme>>,
+    /// Authorization headers for the requests made without oci-client.
+    auth_cache: repository::AuthCache,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// Builds a client: reads the CA files, sets up TLS (installing the
+    /// `ring` rustls provider if none is installed yet) and the HTTP pools.
+    pub fn new(options: RegistryOptions) -> Result<Self, Error> {
+        // Ignored error: a provider is already installed, which is what we need.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certs = load_ca_certs(&options.ca_certs)?;
+        let config_error =
+            |what: &str, source: Box<dyn std::error::Error + Send + Sync>| Error::Config {
+                what: what.to_owned(),
+                source,
+            };
+
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(options.timeouts.connect)
+            .read_timeout(options.timeouts.read)
+            .user_agent(USER_AGENT);
+        let mut reqwest_certs = Vec::with_capacity(certs.len());
+        for cert in &certs {
+            reqwest_certs.push(
+                reqwest::Certificate::from_der(cert.as_ref())
+                    .map_err(|e| config_error("cannot use a CA certificate", Box::new(e)))?,
+            );
+        }
+        if !reqwest_certs.is_empty() {
+            builder = builder.tls_certs_merge(reqwest_certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| config_error("cannot build the HTTP client", Box::new(e)))?;
+
+        let oci = |protocol: oci_client::client::ClientProtocol| {
+            let config = oci_client::client::ClientConfig {
+                protocol,
+                extra_root_certificates: certs
+                    .iter()
+                    .map(|c| oci_client::client::Certificate {
+                        encoding: oci_client::client::CertificateEncoding::Der,
+                        data: c.as_ref().to_vec(),
+                    })
+                    .collect(),
+                platform_resolver: None,
+                read_timeout: Some(options.timeouts.read),
+                connect_timeout: Some(options.timeouts.connect),
+                user_agent: USER_AGENT,
+                ..Default::default()
+            };
+            oci_client::Client::try_from(config)
+                .map_err(|e| config_error("cannot build the OCI client", Box::new(e)))
+        };
+        let oci_https = oci(oci_client::client::ClientProtocol::Https)?;
+        let oci_http = oci(oci_client::client::ClientProtocol::Http)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                http,
+                oci_https,
+                oci_http,
+                credentials: Mutex::new(HashMap::new()),
+                schemes: Mutex::new(HashMap::new()),
+                auth_cache: repository::AuthCache::default(),
+            }),
+        })
+    }
+
+    /// The limits this client enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.options.limits
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.inner.options
+    }
+
+    /// A handle on the repository `reference` names (its tag or digest is
+    /// ignored: address manifests through [`crate::Repository`]). Looks up
+    /// credentials for the registry once per client; this may run a Docker
+    /// credential helper.
+    pub fn repository(&self, reference: &Reference) -> Result<RegistryRepository, Error> {
+        let credentials = self.credentials_for(reference.registry())?;
+        Ok(RegistryRepository::new(
+            self.clone(),
+            reference,
+            credentials,
+        ))
+    }
+
+    fn credentials_for(&self, registry: &str) -> Result<Credentials, Error> {
+        if let Some(explicit) = &self.inner.options.credentials {
+            return Ok(explicit.clone());
+        }
+        if let Some(found) = lock(&self.inner.credentials).get(registry) {
+            return Ok(found.clone());
+        }
+        let found = docker_config::credentials_for(&self.inner.options.docker_config, registry)
+            .map_err(|source| Error::Credentials {
+                registry: registry.to_owned(),
+                source,
+            })?;
+        lock(&self.inner.credentials).insert(registry.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn oci(&self, scheme: Scheme) -> &oci_client::Client {
+        match scheme {
+            Scheme::Https => &self.inner.oci_https,
+            Scheme::Http => &self.inner.oci_http,
+        }
+    }
+
+    pub(super) fn auth_cache(&self) -> &repository::AuthCache {
+        &self.inner.auth_cache
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.options.retry
+    }
+
+    /// Whether plain HTTP may be used for `registry`.
+    pub(crate) fn http_allowed(&self, registry: &str) -> bool {
+        self.inner.options.insecure_allow_http || crate::reference::is_loopback_host(registry)
+    }
+
+    /// The scheme to reach `registry` with: HTTPS, unless plain HTTP is
+    /// allowed and HTTPS does not answer at all there (probed once).
+    pub(crate) async fn scheme(&self, registry: &str) -> Scheme {
+        if !self.http_allowed(registry) {
+            return Scheme::Https;
+        }
+        if let Some(s) = lock(&self.inner.schemes).get(registry) {
+            return *s;
+        }
+        let probe = |scheme: Scheme| {
+            let url = format!("{}://{registry}/v2/", scheme.as_str());
+            let request = self.inner.http.get(url).send();
+            async move { request.await.is_ok() }
+        };
+        let chosen = if probe(Scheme::Https).await {
+            Scheme::Https
+        } else if probe(Scheme::Http).await {
+            Scheme::Http
+        } else {
+            // Neither answers now: do not remember, let the request report the HTTPS error.
+            return Scheme::Https;
+        };
+        tracing::debug!(
+            registry,
+            scheme = chosen.as_str(),
+            "registry protocol chosen"
+        );
+        lock(&self.inner.schemes).insert(registry.to_owned(), chosen);
+        chosen
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it
+/// (the maps hold plain cached values, valid at every point).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads every certificate of every PEM file.
+fn load_ca_certs(paths: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let mut certs = Vec::new();
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            operation: "read CA certificate file",
+            path: path.clone(),
+            source,
+        })?;
+        let before = certs.len();
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            certs.push(cert.map_err(|e| Error::Config {
+                what: format!("CA certificate file `{}` is not valid PEM", path.display()),
+                source: Box::new(e),
+            })?);
+        }
+        if certs.len() == before {
+            return Err(Error::Config {
+                what: format!(
+                    "CA certificate file `{}` holds no certificate",
+                    path.display()
+                ),
+                source: "expected at least one `-----BEGIN CERTIFICATE-----` block".into(),
+            });
+        }
+    }
+    Ok(certs)
+}
