@@ -1,0 +1,192 @@
+//! One module per command, plus what several commands share.
+//!
+//! Each command module has a `Request` (validated from its raw `*Args` with
+//! `TryFrom`) and a `run(Request, &Printer) -> Result<ExitStatus, CliError>`.
+
+pub mod generate_key_pair;
+pub mod import_key_pair;
+pub mod public_key;
+pub mod sign_blob;
+pub mod verify_blob;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use rsign_core::keys::{MAX_KEY_INPUT_BYTES, Password, PrivateKey, PublicKey};
+
+use crate::cli::{Command, OutputKeyArgs};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::files::{self, Overwrite};
+use crate::output::Printer;
+use crate::password::{self, Purpose, Stdin};
+
+/// Validates `command`'s arguments and runs it.
+pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> {
+    match command {
+        Command::GenerateKeyPair(args) => generate_key_pair::run(args.try_into()?, printer),
+        Command::ImportKeyPair(args) => import_key_pair::run(args.try_into()?, printer),
+        Command::PublicKey(args) => public_key::run(args.try_into()?, printer),
+        Command::SignBlob(args) => sign_blob::run(args.try_into()?, printer),
+        Command::VerifyBlob(args) => verify_blob::run(args.try_into()?, printer),
+    }
+}
+
+/// The most bytes read from a key file: the core's limit on key input.
+const KEY_FILE_LIMIT: u64 = MAX_KEY_INPUT_BYTES as u64;
+
+/// Reads and decrypts a cosign encrypted private key. The file is read (and
+/// checked for size) before the password is asked for.
+pub fn load_private_key(path: &Path, stdin: Stdin) -> Result<PrivateKey, CliError> {
+    let pem = files::read_bounded(path, "private key", KEY_FILE_LIMIT)?;
+    let password = password::get(Purpose::Unlock, stdin)?;
+    let key = PrivateKey::from_cosign_pem(&pem, &password).map_err(|source| {
+        CliError::LoadPrivateKey {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    tracing::debug!(
+        algorithm = %key.algorithm(),
+        key_id = %key.public_key().key_id(),
+        "loaded private key `{}`",
+        path.display()
+    );
+    Ok(key)
+}
+
+/// Reads a PEM `PUBLIC KEY` file.
+pub fn load_public_key(path: &Path) -> Result<PublicKey, CliError> {
+    let pem = files::read_bounded(path, "public key", KEY_FILE_LIMIT)?;
+    let key = PublicKey::from_pem(&pem).map_err(|source| CliError::LoadPublicKey {
+        path: path.to_owned(),
+        source,
+    })?;
+    tracing::debug!(algorithm = %key.algorithm(), key_id = %key.key_id(), "loaded public key");
+    Ok(key)
+}
+
+/// The two files of a key pair: `PREFIX.key` and `PREFIX.pub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPairFiles {
+    /// The encrypted private key, `PREFIX.key` (mode 0600).
+    pub private: PathBuf,
+    /// The public key, `PREFIX.pub` (mode 0644).
+    pub public: PathBuf,
+    /// Whether existing files may be replaced.
+    pub overwrite: Overwrite,
+}
+
+impl KeyPairFiles {
+    /// The files for `args`, with `default_prefix` when none is given.
+    pub fn from_args(args: OutputKeyArgs, default_prefix: &str) -> Self {
+        let prefix = args
+            .output_key_prefix
+            .map_or_else(|| OsString::from(default_prefix), PathBuf::into_os_string);
+        let with = |ext: &str| {
+            let mut name = prefix.clone();
+            name.push(ext);
+            PathBuf::from(name)
+        };
+        Self {
+            private: with(".key"),
+            public: with(".pub"),
+            overwrite: if args.force {
+                Overwrite::Replace
+            } else {
+                Overwrite::Never
+            },
+        }
+    }
+
+    /// Fails if either file exists and may not be replaced; called before
+    /// asking for a password or writing anything.
+    pub fn check(&self) -> Result<(), CliError> {
+        if self.overwrite == Overwrite::Never {
+            files::ensure_absent([self.private.as_path(), self.public.as_path()])?;
+        }
+        Ok(())
+    }
+
+    /// Encrypts `key` with `password` and writes both files: each is staged
+    /// beside its destination first, then both are moved into place. If the
+    /// second cannot be placed, the first is removed again.
+    pub fn write(
+        &self,
+        key: &PrivateKey,
+        password: &Password,
+        printer: &Printer,
+    ) -> Result<(), CliError> {
+        let encrypted = key.to_cosign_pem(password).map_err(CliError::EncryptKey)?;
+        let public_pem = key.public_key().to_pem();
+        let private = files::stage(&self.private, "private key", encrypted.as_bytes(), 0o600)?;
+        let public = files::stage(&self.public, "public key", public_pem.as_bytes(), 0o644)?;
+        private.commit(self.overwrite)?;
+        if let Err(e) = public.commit(self.overwrite) {
+            if self.overwrite == Overwrite::Never {
+                files::remove_created(&self.private);
+            }
+            return Err(e);
+        }
+        printer.message(format_args!(
+            "Private key written to {}",
+            self.private.display()
+        ));
+        printer.message(format_args!(
+            "Public key written to {}",
+            self.public.display()
+        ));
+        Ok(())
+    }
+}
+
+/// A command's data input: a file, or standard input for `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input.
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl Input {
+    /// `-` is standard input, anything else a file.
+    pub fn from_arg(arg: PathBuf) -> Self {
+        if arg.as_os_str() == "-" {
+            Self::Stdin
+        } else {
+            Self::File(arg)
+        }
+    }
+
+    /// How errors name this input.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Stdin => "standard input".to_owned(),
+            Self::File(path) => format!("`{}`", path.display()),
+        }
+    }
+
+    /// Whether the password may come from standard input.
+    pub fn stdin_use(&self) -> Stdin {
+        match self {
+            Self::Stdin => Stdin::Data,
+            Self::File(_) => Stdin::Free,
+        }
+    }
+
+    /// Opens the input for streaming.
+    pub fn open(&self, what: &'static str) -> Result<Box<dyn std::io::Read>, CliError> {
+        match self {
+            Self::Stdin => Ok(Box::new(std::io::stdin().lock())),
+            Self::File(path) => {
+                let file = fs_err::File::open(path).map_err(|source| CliError::ReadFile {
+                    what,
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(Box::new(std::io::BufReader::with_capacity(64 * 1024, file)))
+            }
+        }
+    }
+}

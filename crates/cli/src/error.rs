@@ -1,0 +1,197 @@
+//! The errors of the `rsign` command line, each mapped to an exit code and,
+//! where there is something useful to say, a hint.
+
+use std::io;
+use std::path::PathBuf;
+
+use rsign_core::blob::BlobError;
+use rsign_core::keys::KeyError;
+
+use crate::exit::ExitStatus;
+use crate::password::PasswordError;
+
+/// Everything that can make an `rsign` command fail.
+///
+/// Messages are lowercase, name the file or argument concerned and never
+/// repeat their source's text (`main` prints the chain).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A file could not be opened or read.
+    #[error("failed to read {what} `{}`", path.display())]
+    ReadFile {
+        /// What the file was supposed to hold ("private key", "blob", ...).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error (from fs-err, which names the path too).
+        #[source]
+        source: io::Error,
+    },
+    /// A file is larger than rsign reads for its purpose.
+    #[error(
+        "{what} `{}` is larger than the limit of {limit} bytes",
+        path.display()
+    )]
+    FileTooLarge {
+        /// What the file was supposed to hold.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// An output file exists and `--force` was not given.
+    #[error("refusing to overwrite existing file `{}`", path.display())]
+    OutputExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// Writing an output file failed.
+    #[error("failed to write {what} `{}`", path.display())]
+    WriteFile {
+        /// What was being written.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing to standard output failed.
+    #[error("failed to write to standard output")]
+    Stdout(#[source] io::Error),
+    /// The password could not be obtained.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// An encrypted private key could not be loaded.
+    #[error("failed to load private key `{}`", path.display())]
+    LoadPrivateKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why it did not load.
+        #[source]
+        source: KeyError,
+    },
+    /// A public key could not be loaded.
+    #[error("failed to load public key `{}`", path.display())]
+    LoadPublicKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why it did not load.
+        #[source]
+        source: KeyError,
+    },
+    /// An unencrypted private key could not be imported.
+    #[error("failed to import private key `{}`", path.display())]
+    ImportKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why it was not accepted.
+        #[source]
+        source: KeyError,
+    },
+    /// Generating a key failed.
+    #[error("failed to generate a key pair")]
+    GenerateKey(#[source] KeyError),
+    /// Encrypting a private key in cosign's format failed.
+    #[error("failed to encrypt the private key")]
+    EncryptKey(#[source] KeyError),
+    /// Signing a blob failed.
+    #[error("failed to sign {input}")]
+    SignBlob {
+        /// The input, as `` `path` `` or "standard input".
+        input: String,
+        /// Why.
+        #[source]
+        source: BlobError,
+    },
+    /// A blob signature did not verify, or the blob could not be read.
+    #[error("failed to verify the signature of {input}")]
+    VerifyBlob {
+        /// The input, as `` `path` `` or "standard input".
+        input: String,
+        /// Why.
+        #[source]
+        source: BlobError,
+    },
+    /// The `--signature` argument is neither a file nor base64 signature text.
+    #[error("`--signature {arg}` is neither an existing file nor base64 signature text")]
+    SignatureArg {
+        /// The argument as given.
+        arg: String,
+        /// Why it is not a signature.
+        #[source]
+        source: BlobError,
+    },
+    /// The signature file's content is not a base64 signature.
+    #[error("signature file `{}` does not hold a base64 signature", path.display())]
+    SignatureFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: BlobError,
+    },
+    /// A cosign flag was given with a value rsign cannot honour.
+    #[error("`{flag}` is not supported: {reason}")]
+    Unsupported {
+        /// The flag as given.
+        flag: &'static str,
+        /// Why rsign cannot do it.
+        reason: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+}
+
+impl CliError {
+    /// The process exit status this error maps to.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            // A signature was there and did not verify: "something was there,
+            // nothing acceptable". Reading errors during verification are 2.
+            Self::VerifyBlob {
+                source: BlobError::Verify(_),
+                ..
+            } => ExitStatus::Failure,
+            Self::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+            _ => ExitStatus::Error,
+        }
+    }
+
+    /// Whether this is a closed standard output (`rsign ... | head`), which
+    /// is not reported.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    /// A suggestion printed after the error chain, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::OutputExists { .. } => Some("pass `--force` to overwrite it".into()),
+            Self::FileTooLarge { what, .. } => Some(format!("is this really a {what}?")),
+            Self::LoadPrivateKey {
+                source: KeyError::WrongPassword,
+                ..
+            } => Some(
+                "check the password (from `RSIGN_PASSWORD`, `COSIGN_PASSWORD`, the terminal or standard input)"
+                    .into(),
+            ),
+            Self::LoadPrivateKey {
+                source: KeyError::PublicKeyGiven,
+                ..
+            } => Some("`--key` takes the private key here (e.g. `cosign.key`)".into()),
+            Self::LoadPublicKey { .. } => {
+                Some("`--key` takes a PEM `PUBLIC KEY` file here (e.g. `cosign.pub`)".into())
+            }
+            Self::ImportKey {
+                source: KeyError::PublicKeyGiven,
+                ..
+            } => Some("`import-key-pair` needs the private key".into()),
+            Self::Password(e) => e.hint().map(str::to_owned),
+            Self::Unsupported { hint, .. } => Some((*hint).to_owned()),
+            _ => None,
+        }
+    }
+}
