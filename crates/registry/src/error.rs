@@ -90,4 +90,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Concurrent writers kept changing an attachment manifest (no update was confirmed).
+    #[error(
+        "gave up updating {what} in {location} after {attempts} attempts: concurrent writers kept changing it; hint: retry"
+    )]
+    Contention {
+        /// What was being updated, e.g. the tag `sha256-….sig`.
+        what: String,
+        /// The repository or layout.
+        location: String,
+        /// How many read-modify-write attempts were made.
+        attempts: u32,
+    },
 }

@@ -7,19 +7,26 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attach;
 pub mod auth;
 pub mod client;
 pub mod docker_config;
 pub mod error;
 pub mod http;
+pub mod layout;
 pub mod limits;
 pub mod reference;
 pub mod store;
 
+pub use attach::{
+    AppendOutcome, AttachOptions, AttachStore, AttachedLayer, AttachmentKind, Attachments,
+    NewLayer, ReplaceOutcome, Swap,
+};
 pub use auth::{CredentialError, Credentials};
 pub use client::{RegistryClient, RegistryOptions, RegistryRepository};
 pub use error::Error;
 pub use http::{RetryPolicy, Timeouts};
+pub use layout::{LayoutOptions, OciLayout};
 pub use limits::Limits;
 pub use reference::{Reference, ReferenceError};
 pub use store::{FetchedManifest, ManifestHead, Repository, TagOrDigest};
