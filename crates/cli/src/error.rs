@@ -143,6 +143,9 @@ pub enum CliError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// An image target could not be parsed, opened or resolved.
+    #[error(transparent)]
+    Target(Box<crate::target::TargetError>),
 }
 
 impl CliError {
@@ -191,6 +194,7 @@ impl CliError {
             } => Some("`import-key-pair` needs the private key".into()),
             Self::Password(e) => e.hint().map(str::to_owned),
             Self::Unsupported { hint, .. } => Some((*hint).to_owned()),
+            Self::Target(e) => e.hint(),
             _ => None,
         }
     }

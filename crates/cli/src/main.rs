@@ -16,6 +16,8 @@ mod exit;
 mod files;
 mod output;
 mod password;
+mod registry_args;
+mod target;
 
 use std::process::ExitCode;
 
