@@ -1,0 +1,454 @@
+//! The pure part: matching policies + verified facts → [`Decision`].
+
+use std::collections::BTreeSet;
+
+use rsign_core::keys::KeyId;
+use serde_json::{Value, json};
+
+use crate::decision::{AuthorityReport, Code, Decision, Outcome, PolicyReport, Verdict};
+use crate::document::Mode;
+use crate::facts::{AttestationFact, Facts};
+use crate::policy::{AttestationRule, Authority, Policy, PolicySet, Rule};
+use crate::rego::RegoPolicy;
+
+/// What to do with an image no policy matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NoMatch {
+    /// Reject it (the default: an unlisted image is not trusted).
+    #[default]
+    Deny,
+    /// Admit it.
+    Allow,
+    /// Admit it with a warning.
+    Warn,
+}
+
+impl PolicySet {
+    /// Decides about `image` from verified `facts`, without any I/O.
+    ///
+    /// `facts` may be `None` when no matching policy needs attachments
+    /// (static authorities only); a policy that needs them then fails with
+    /// [`Code::FetchFailed`].
+    pub fn decide(&self, image: &str, facts: Option<&Facts>, no_match: NoMatch) -> Decision {
+        let matched = self.matching(image);
+        decide_matched(self, &matched, image, facts, no_match)
+    }
+}
+
+/// The decision for policies `matched` (indices into `set`).
+pub(crate) fn decide_matched(
+    set: &PolicySet,
+    matched: &[usize],
+    image: &str,
+    facts: Option<&Facts>,
+    no_match: NoMatch,
+) -> Decision {
+    let digest = facts.map(|f| f.digest().clone());
+    if matched.is_empty() {
+        return no_match_decision(image, digest, no_match);
+    }
+    let mut policies = Vec::new();
+    let mut warnings = Vec::new();
+    for policy in matched.iter().filter_map(|&i| set.policies.get(i)) {
+        policies.push(evaluate_policy(policy, facts, &mut warnings));
+    }
+    let denied: Vec<&str> = policies
+        .iter()
+        .filter(|p| p.result == Outcome::Fail)
+        .map(|p| p.name.as_str())
+        .collect();
+    let (verdict, code, reason) = if !denied.is_empty() {
+        let code = if let [only] = policies.as_slice() {
+            only.code.unwrap_or(Code::NoAuthorityPassed)
+        } else {
+            Code::NoAuthorityPassed
+        };
+        (
+            Verdict::Deny,
+            code,
+            format!("denied by policy {}", quote_list(&denied)),
+        )
+    } else if policies.iter().any(|p| p.result == Outcome::Warn) {
+        (
+            Verdict::Warn,
+            Code::WarnMode,
+            "admitted with warnings: a policy in warn mode failed".to_owned(),
+        )
+    } else {
+        (
+            Verdict::Allow,
+            Code::AllPoliciesPassed,
+            format!("all {} matching policies passed", policies.len()),
+        )
+    };
+    Decision {
+        image: image.to_owned(),
+        digest,
+        verdict,
+        code,
+        reason,
+        policies,
+        warnings,
+    }
+}
+
+pub(crate) fn no_match_decision(
+    image: &str,
+    digest: Option<rsign_core::Digest>,
+    no_match: NoMatch,
+) -> Decision {
+    let reason = "no policy matches the image".to_owned();
+    let mut d = Decision::without_policies(
+        image,
+        digest,
+        match no_match {
+            NoMatch::Deny => Verdict::Deny,
+            NoMatch::Allow => Verdict::Allow,
+            NoMatch::Warn => Verdict::Warn,
+        },
+        Code::NoMatchingPolicy,
+        reason.clone(),
+    );
+    if no_match == NoMatch::Warn {
+        d.warnings.push(format!("{reason}: `{image}`"));
+    }
+    d
+}
+
+fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One authority's verdict plus, when it passed, its entry in the
+/// policy-controller style `authorityMatches` document.
+struct AuthorityResult {
+    report: AuthorityReport,
+    matched: Option<Value>,
+}
+
+fn evaluate_policy(
+    policy: &Policy,
+    facts: Option<&Facts>,
+    warnings: &mut Vec<String>,
+) -> PolicyReport {
+    let results: Vec<AuthorityResult> = policy
+        .authorities
+        .iter()
+        .map(|a| evaluate_authority(a, facts, warnings))
+        .collect();
+    let mut matches = serde_json::Map::new();
+    for (a, r) in policy.authorities.iter().zip(&results) {
+        if let Some(m) = &r.matched {
+            matches.insert(a.name.clone(), m.clone());
+        }
+    }
+    let authorities: Vec<AuthorityReport> = results.into_iter().map(|r| r.report).collect();
+    let (passed, code, reason) = if matches.is_empty() {
+        let reasons: Vec<String> = authorities
+            .iter()
+            .map(|a| format!("{}: {}", a.name, a.reason))
+            .collect();
+        let code = match authorities.as_slice() {
+            [only] => only.code,
+            _ => Code::NoAuthorityPassed,
+        };
+        (
+            false,
+            Some(code),
+            Some(format!("no authority passed ({})", reasons.join("; "))),
+        )
+    } else if let Some(rego) = &policy.policy {
+        let input = json!({ "authorityMatches": Value::Object(matches) });
+        match run_rego(rego, &input, warnings, &policy.name) {
+            Ok(()) => (true, None, None),
+            Err((code, reason)) => (false, Some(code), Some(reason)),
+        }
+    } else {
+        (true, None, None)
+    };
+    let result = match (passed, policy.mode) {
+        (true, _) => Outcome::Pass,
+        (false, Mode::Enforce) => Outcome::Fail,
+        (false, Mode::Warn) => {
+            warnings.push(format!(
+                "policy `{}` failed (mode: warn): {}",
+                policy.name,
+                reason.as_deref().unwrap_or("no reason given")
+            ));
+            Outcome::Warn
+        }
+    };
+    PolicyReport {
+        name: policy.name.clone(),
+        result,
+        code,
+        reason,
+        authorities,
+    }
+}
+
+/// Runs a Rego policy; `Err((code, reason))` when it denies or errs.
+fn run_rego(
+    rego: &RegoPolicy,
+    input: &Value,
+    warnings: &mut Vec<String>,
+    context: &str,
+) -> Result<(), (Code, String)> {
+    match rego.evaluate(input) {
+        Ok(outcome) => {
+            warnings.extend(outcome.warnings.iter().map(|w| format!("{context}: {w}")));
+            if outcome.allowed {
+                Ok(())
+            } else if outcome.errors.is_empty() {
+                Err((Code::PolicyFailed, "the Rego policy denied".to_owned()))
+            } else {
+                Err((
+                    Code::PolicyFailed,
+                    format!("the Rego policy denied: {}", outcome.errors.join("; ")),
+                ))
+            }
+        }
+        Err(e) => Err((
+            Code::PolicyError,
+            format!("the Rego policy could not be evaluated: {e}"),
+        )),
+    }
+}
+
+fn pass(name: &str, code: Code, reason: String, matched: Value) -> AuthorityResult {
+    AuthorityResult {
+        report: AuthorityReport {
+            name: name.to_owned(),
+            result: Outcome::Pass,
+            reason,
+            code,
+        },
+        matched: Some(matched),
+    }
+}
+
+fn fail(name: &str, code: Code, reason: String) -> AuthorityResult {
+    AuthorityResult {
+        report: AuthorityReport {
+            name: name.to_owned(),
+            result: Outcome::Fail,
+            reason,
+            code,
+        },
+        matched: None,
+    }
+}
+
+fn evaluate_authority(
+    authority: &Authority,
+    facts: Option<&Facts>,
+    warnings: &mut Vec<String>,
+) -> AuthorityResult {
+    let name = authority.name.as_str();
+    let (keys, threshold) = match &authority.rule {
+        Rule::Static { pass: true, .. } => {
+            return pass(
+                name,
+                Code::StaticPass,
+                "static authority: pass".to_owned(),
+                json!({"static": true}),
+            );
+        }
+        Rule::Static {
+            pass: false,
+            message,
+        } => {
+            let reason = match message {
+                Some(m) => format!("disallowed by static policy: {m}"),
+                None => "disallowed by static policy".to_owned(),
+            };
+            return fail(name, Code::StaticFail, reason);
+        }
+        Rule::Keys { keys, threshold } => (keys, *threshold),
+    };
+    let Some(facts) = facts else {
+        return fail(
+            name,
+            Code::FetchFailed,
+            "attachments were not fetched".to_owned(),
+        );
+    };
+    let key_ids: Vec<KeyId> = keys.iter().map(|k| k.key_id()).collect();
+    if authority.attestations.is_empty() {
+        signature_authority(name, &key_ids, threshold, facts)
+    } else {
+        attestation_authority(authority, &key_ids, threshold, facts, warnings)
+    }
+}
+
+fn signature_authority(
+    name: &str,
+    key_ids: &[KeyId],
+    threshold: usize,
+    facts: &Facts,
+) -> AuthorityResult {
+    let signers = facts.signers_among(key_ids);
+    if signers.len() >= threshold {
+        let signatures: Vec<Value> = facts
+            .signatures()
+            .iter()
+            .filter(|s| key_ids.contains(&s.verified.key_id()))
+            .map(|s| json!({"id": s.id.hex(), "keyId": s.verified.key_id().to_string()}))
+            .collect();
+        return pass(
+            name,
+            Code::SignatureVerified,
+            format!(
+                "signed by {} of {} trusted key(s) (threshold {threshold})",
+                signers.len(),
+                key_ids.len()
+            ),
+            json!({ "signatures": signatures }),
+        );
+    }
+    if facts.signature_layers() == 0 {
+        fail(
+            name,
+            Code::SignatureMissing,
+            format!("no signatures found for {}", facts.digest()),
+        )
+    } else if signers.is_empty() {
+        fail(
+            name,
+            Code::SignerNotTrusted,
+            format!(
+                "none of the {} signature(s) of {} verifies with the authority's {} key(s)",
+                facts.signature_layers(),
+                facts.digest(),
+                key_ids.len()
+            ),
+        )
+    } else {
+        fail(
+            name,
+            Code::ThresholdUnmet,
+            format!(
+                "signed by {} distinct trusted key(s), threshold is {threshold}",
+                signers.len()
+            ),
+        )
+    }
+}
+
+fn statement_json(fact: &AttestationFact) -> Value {
+    let s = fact.verified.value();
+    json!({
+        "_type": s.statement_type().as_str(),
+        "predicateType": s.predicate_type(),
+        "subject": serde_json::to_value(s.subject()).unwrap_or(Value::Null),
+        "predicate": s.predicate(),
+    })
+}
+
+fn attestation_authority(
+    authority: &Authority,
+    key_ids: &[KeyId],
+    threshold: usize,
+    facts: &Facts,
+    warnings: &mut Vec<String>,
+) -> AuthorityResult {
+    let name = authority.name.as_str();
+    let mut matched = serde_json::Map::new();
+    for rule in &authority.attestations {
+        match check_attestation(rule, key_ids, threshold, facts, warnings, name) {
+            Ok(entries) => {
+                matched.insert(rule.name.clone(), Value::Array(entries));
+            }
+            Err((code, reason)) => return fail(name, code, reason),
+        }
+    }
+    pass(
+        name,
+        Code::AttestationsVerified,
+        format!(
+            "{} required attestation(s) verified",
+            authority.attestations.len()
+        ),
+        json!({ "attestations": matched }),
+    )
+}
+
+fn check_attestation(
+    rule: &AttestationRule,
+    key_ids: &[KeyId],
+    threshold: usize,
+    facts: &Facts,
+    warnings: &mut Vec<String>,
+    authority: &str,
+) -> Result<Vec<Value>, (Code, String)> {
+    let trusted: Vec<&AttestationFact> = facts
+        .attestations()
+        .iter()
+        .filter(|a| key_ids.contains(&a.verified.key_id()))
+        .collect();
+    let candidates: Vec<&AttestationFact> = trusted
+        .iter()
+        .copied()
+        .filter(|a| a.verified.value().predicate_type() == rule.predicate_type)
+        .collect();
+    if candidates.is_empty() {
+        let seen: BTreeSet<&str> = trusted
+            .iter()
+            .map(|a| a.verified.value().predicate_type())
+            .collect();
+        return Err((
+            Code::AttestationMissing,
+            format!(
+                "attestation `{}`: none of type `{}` signed by a trusted key ({} envelope(s) found; trusted types: {:?})",
+                rule.name,
+                rule.predicate_type,
+                facts.attestation_envelopes(),
+                seen
+            ),
+        ));
+    }
+    let mut passing_keys = BTreeSet::new();
+    let mut entries = Vec::new();
+    let mut first_failure: Option<(Code, String)> = None;
+    for fact in candidates {
+        if let Some(rego) = &rule.policy {
+            let context = format!("{authority}/{}", rule.name);
+            if let Err(failure) = run_rego(rego, &statement_json(fact), warnings, &context) {
+                first_failure.get_or_insert(failure);
+                continue;
+            }
+        }
+        passing_keys.insert(fact.verified.key_id());
+        entries.push(json!({
+            "id": fact.id.hex(),
+            "keyId": fact.verified.key_id().to_string(),
+            "predicateType": fact.verified.value().predicate_type(),
+        }));
+    }
+    if passing_keys.len() >= threshold {
+        return Ok(entries);
+    }
+    match first_failure {
+        Some((code, reason)) if passing_keys.is_empty() => {
+            let code = if code == Code::PolicyFailed {
+                Code::AttestationPolicyFailed
+            } else {
+                code
+            };
+            Err((code, format!("attestation `{}`: {reason}", rule.name)))
+        }
+        _ => Err((
+            Code::ThresholdUnmet,
+            format!(
+                "attestation `{}`: passed for {} distinct trusted key(s), threshold is {threshold}",
+                rule.name,
+                passing_keys.len()
+            ),
+        )),
+    }
+}
