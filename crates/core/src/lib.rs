@@ -12,9 +12,11 @@
 
 pub mod blob;
 pub mod digest;
+pub mod duration;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
+pub mod keyset;
 pub mod oci;
 pub mod simple_signing;
 pub mod verify;
