@@ -15,6 +15,8 @@ pub mod error;
 pub mod http;
 pub mod layout;
 pub mod limits;
+#[cfg(feature = "policy")]
+pub mod policy_source;
 pub mod reference;
 pub mod store;
 
