@@ -14,3 +14,9 @@ mod harness_smoke;
 mod cli_keys;
 /// Keys and blob signatures interchanged with the real cosign 2.5.
 mod interop_keys;
+/// `rsign sign` / `rsign verify` on OCI layouts: verdicts, tampering, limits.
+mod image_sign_verify;
+/// Image signatures interchanged with cosign 2.5 and skopeo 1.18 over a real registry.
+mod interop_images;
+/// Concurrent `rsign sign` processes on one image keep every signature.
+mod concurrent_sign;

@@ -52,6 +52,10 @@ pub enum Command {
     SignBlob(SignBlobArgs),
     /// Verify a file's signature with a public key.
     VerifyBlob(VerifyBlobArgs),
+    /// Sign container images (registry or `oci:` layout) with a private key.
+    Sign(crate::commands::sign::SignArgs),
+    /// Verify container image signatures with public keys.
+    Verify(crate::commands::verify::VerifyArgs),
 }
 
 /// Where a new key pair is written and whether it may replace files.

@@ -146,6 +146,36 @@ pub enum CliError {
     /// An image target could not be parsed, opened or resolved.
     #[error(transparent)]
     Target(Box<crate::target::TargetError>),
+    /// A command-line value is not acceptable.
+    #[error("invalid {flag} `{value}`: {reason}")]
+    InvalidArgument {
+        /// The flag or argument.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is not accepted.
+        reason: String,
+    },
+    /// Signing an image's payload failed.
+    #[error("{image}: cannot sign the payload")]
+    SignImage {
+        /// The image, pinned to its digest.
+        image: String,
+        /// Why.
+        #[source]
+        source: rsign_core::keys::SignatureError,
+    },
+    /// An index cannot be read for `--recursive`.
+    #[error("{image}: invalid index: {reason}")]
+    InvalidIndex {
+        /// The index, pinned to its digest.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] io::Error),
 }
 
 impl CliError {

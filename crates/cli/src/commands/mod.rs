@@ -6,7 +6,9 @@
 pub mod generate_key_pair;
 pub mod import_key_pair;
 pub mod public_key;
+pub mod sign;
 pub mod sign_blob;
+pub mod verify;
 pub mod verify_blob;
 
 use std::ffi::OsString;
@@ -29,6 +31,8 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
         Command::PublicKey(args) => public_key::run(args.try_into()?, printer),
         Command::SignBlob(args) => sign_blob::run(args.try_into()?, printer),
         Command::VerifyBlob(args) => verify_blob::run(args.try_into()?, printer),
+        Command::Sign(args) => sign::run(args.try_into()?, printer),
+        Command::Verify(args) => verify::run(args.try_into()?, printer),
     }
 }
 
