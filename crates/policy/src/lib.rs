@@ -6,3 +6,5 @@
 //! an admission controller) implement over `rsign-registry`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod rego;
