@@ -54,7 +54,9 @@ pub enum DigestError {
     #[error("unsupported digest algorithm `{0}` (supported: sha256, sha512)")]
     UnsupportedAlgorithm(String),
     /// The hex part has the wrong length or is not lowercase hex.
-    #[error("digest `{value}` is malformed: expected {expected} lowercase hex digits after `{algorithm}:`")]
+    #[error(
+        "digest `{value}` is malformed: expected {expected} lowercase hex digits after `{algorithm}:`"
+    )]
     BadHex {
         /// The input, truncated for display.
         value: String,
@@ -195,9 +197,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        assert!(matches!("abc".parse::<Digest>(), Err(DigestError::MissingAlgorithm(_))));
-        assert!(matches!("md5:abc".parse::<Digest>(), Err(DigestError::UnsupportedAlgorithm(_))));
-        assert!(matches!("sha256:ABC".parse::<Digest>(), Err(DigestError::BadHex { .. })));
+        assert!(matches!(
+            "abc".parse::<Digest>(),
+            Err(DigestError::MissingAlgorithm(_))
+        ));
+        assert!(matches!(
+            "md5:abc".parse::<Digest>(),
+            Err(DigestError::UnsupportedAlgorithm(_))
+        ));
+        assert!(matches!(
+            "sha256:ABC".parse::<Digest>(),
+            Err(DigestError::BadHex { .. })
+        ));
         let upper = format!("sha256:{}", "A".repeat(64));
         assert!(upper.parse::<Digest>().is_err());
         let short = format!("sha256:{}", "a".repeat(63));
