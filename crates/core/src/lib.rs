@@ -12,8 +12,8 @@
 
 pub mod blob;
 pub mod digest;
-pub mod duration;
 pub mod dsse;
+pub mod duration;
 pub mod intoto;
 pub mod keys;
 pub mod keyset;
