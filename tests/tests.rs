@@ -20,3 +20,7 @@ mod image_sign_verify;
 mod interop_images;
 /// Concurrent `rsign sign` processes on one image keep every signature.
 mod concurrent_sign;
+/// `rsign tree`, `triangulate`, `download`, `clean`, `save` on OCI layouts.
+mod image_inspect;
+/// `rsign save`/`load`/`clean`/`login` against a real registry, cosign and skopeo.
+mod interop_save_load;

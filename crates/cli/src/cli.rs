@@ -52,6 +52,20 @@ pub enum Command {
     SignBlob(SignBlobArgs),
     /// Verify a file's signature with a public key.
     VerifyBlob(VerifyBlobArgs),
+    /// Copy an image with its signatures and attestations into an OCI layout.
+    Save(crate::commands::save::SaveArgs),
+    /// Push an image saved in an OCI layout, attachments included, to a registry.
+    Load(crate::commands::load::LoadArgs),
+    /// List the signatures, attestations and SBOMs attached to an image.
+    Tree(crate::commands::tree::TreeArgs),
+    /// Print where an image's signatures (or attestations, SBOMs) are stored.
+    Triangulate(crate::commands::triangulate::TriangulateArgs),
+    /// Print an image's signatures or attestations as cosign does.
+    Download(crate::commands::download::DownloadArgs),
+    /// Remove the signatures, attestations and SBOMs attached to an image.
+    Clean(crate::commands::clean::CleanArgs),
+    /// Store registry credentials in Docker's config.json.
+    Login(crate::commands::login::LoginArgs),
     /// Sign container images (registry or `oci:` layout) with a private key.
     Sign(crate::commands::sign::SignArgs),
     /// Verify container image signatures with public keys.

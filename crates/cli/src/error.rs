@@ -133,6 +133,61 @@ pub enum CliError {
         #[source]
         source: BlobError,
     },
+    /// `--type` is neither one of cosign's short names nor a URI.
+    #[error("invalid `--type`")]
+    PredicateType {
+        /// Why.
+        #[source]
+        source: rsign_core::intoto::PredicateTypeError,
+    },
+    /// The predicate file does not suit its `--type`.
+    #[error("invalid predicate file `{}`", path.display())]
+    Predicate {
+        /// The predicate file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rsign_core::intoto::PredicateError,
+    },
+    /// The statement or envelope built is over the size rsign verifies.
+    #[error("the attestation {what} would be {size} bytes, more than the limit of {limit} bytes")]
+    AttestationTooLarge {
+        /// `statement` or `envelope`.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Signing the DSSE envelope failed.
+    #[error("failed to sign the attestation")]
+    SignAttestation {
+        /// Why.
+        #[source]
+        source: rsign_core::dsse::DsseError,
+    },
+    /// A blob attestation did not verify.
+    #[error("the attestation does not verify for {input}")]
+    VerifyAttestation {
+        /// The blob (`` `path` ``) or digest checked.
+        input: String,
+        /// Why.
+        #[source]
+        source: rsign_core::verify::VerifyError,
+    },
+    /// A `--policy` file could not be loaded (unreadable, not Rego, CUE).
+    #[error(transparent)]
+    Policy(rsign_policy::rego::RegoError),
+    /// A blob is larger than `COSIGN_MAX_ATTACHMENT_SIZE` allows.
+    #[error("{input} is larger than the limit of {limit} bytes set by `{variable}`")]
+    BlobTooLarge {
+        /// The blob.
+        input: String,
+        /// The limit.
+        limit: u64,
+        /// The variable that set it.
+        variable: &'static str,
+    },
     /// A cosign flag was given with a value rsign cannot honour.
     #[error("`{flag}` is not supported: {reason}")]
     Unsupported {
@@ -176,6 +231,84 @@ pub enum CliError {
     /// The async runtime could not be started.
     #[error("cannot start the async runtime")]
     Runtime(#[source] io::Error),
+    /// A step of copying, inspecting or cleaning an image failed (save,
+    /// load, tree, download, clean).
+    #[error("{image}: cannot {step}")]
+    ImageStep {
+        /// The image as given, or pinned to its digest.
+        image: String,
+        /// What was being done, e.g. `copy blob sha256:…`.
+        step: String,
+        /// Why.
+        #[source]
+        source: Box<rsign_registry::Error>,
+    },
+    /// Content read from a store or layout is not what it must be.
+    #[error("{image}: {what} is malformed: {reason}")]
+    Malformed {
+        /// The image or layout.
+        image: String,
+        /// What was read.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Nothing of the requested kind is attached to the image (exit 3).
+    #[error("{image}: no {what} attached (looked for `{reference}`)")]
+    NoAttachments {
+        /// The image, pinned to its digest.
+        image: String,
+        /// `signatures`, `attestations`, ...
+        what: String,
+        /// The attachment reference looked up.
+        reference: String,
+    },
+    /// `clean` without `--force` where no confirmation can be asked.
+    #[error("refusing to remove the {what} of {image} without confirmation")]
+    ConfirmationRequired {
+        /// The image.
+        image: String,
+        /// What would be removed.
+        what: String,
+    },
+    /// `login` could not store the credentials.
+    #[error("cannot store the login for {registry}")]
+    StoreLogin {
+        /// The registry.
+        registry: String,
+        /// Why.
+        #[source]
+        source: rsign_registry::CredentialError,
+    },
+    /// `login`: the registry did not accept the credentials (nothing was stored).
+    #[error("{registry} did not accept the credentials of `{username}`; nothing was stored")]
+    LoginRejected {
+        /// The registry.
+        registry: String,
+        /// The user name.
+        username: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<rsign_registry::Error>,
+    },
+    /// Reading a password or an answer from standard input failed.
+    #[error("failed to read {what} from standard input")]
+    ReadStdin {
+        /// What was being read.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The async runtime for registry and layout I/O could not start.
+    #[error("cannot start the I/O runtime")]
+    IoRuntime(#[source] io::Error),
+    /// Admission policies did not load (each problem was printed before).
+    #[error("invalid policy: {count} problem(s), listed above")]
+    InvalidPolicies {
+        /// How many problems were found.
+        count: usize,
+    },
 }
 
 impl CliError {
@@ -188,7 +321,13 @@ impl CliError {
                 source: BlobError::Verify(_),
                 ..
             } => ExitStatus::Failure,
+            Self::VerifyAttestation {
+                source: rsign_core::verify::VerifyError::NoKeys,
+                ..
+            } => ExitStatus::Error,
+            Self::VerifyAttestation { .. } => ExitStatus::Failure,
             Self::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+            Self::NoAttachments { .. } => ExitStatus::NothingToVerify,
             _ => ExitStatus::Error,
         }
     }
@@ -224,7 +363,34 @@ impl CliError {
             } => Some("`import-key-pair` needs the private key".into()),
             Self::Password(e) => e.hint().map(str::to_owned),
             Self::Unsupported { hint, .. } => Some((*hint).to_owned()),
+            Self::PredicateType { .. } => Some(
+                "use custom, slsaprovenance, slsaprovenance1, spdx, spdxjson, cyclonedx, vuln, \
+                 openvex, link, or a full predicate type URI"
+                    .into(),
+            ),
+            Self::Policy(rsign_policy::rego::RegoError::CueUnsupported { .. }) => Some(
+                "rewrite the policy in Rego (package sigstore, rule isCompliant); see examples/policies/"
+                    .into(),
+            ),
             Self::Target(e) => e.hint(),
+            Self::ConfirmationRequired { .. } => {
+                Some("pass `--force` (`-f`) to remove them without asking".into())
+            }
+            Self::LoginRejected { .. } => Some(
+                "check the user name and password; if the registry grants this account no access \
+                 to the probe repository, pass `--skip-verify` to store the login unchecked"
+                    .into(),
+            ),
+            Self::ImageStep { source, .. }
+                if matches!(**source, rsign_registry::Error::Registry { .. }) =>
+            {
+                Some(
+                "for a registry without TLS pass `--allow-insecure-registry`; for a private CA \
+                 `--registry-cacert FILE`; for credentials `--registry-username`/`--registry-password` \
+                 or `rsign login`"
+                        .into(),
+                )
+            }
             _ => None,
         }
     }

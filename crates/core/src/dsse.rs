@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::{Deserialize, Serialize};
 
-use crate::simple_signing::go_json;
+use crate::json;
 
 /// `payloadType` of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -252,7 +252,7 @@ impl Envelope {
                 })
                 .collect(),
         };
-        go_json::to_vec(&out)
+        json::to_vec(&out)
     }
 
     /// `payloadType`.

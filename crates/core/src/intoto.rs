@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Digest;
-use crate::simple_signing::go_json;
+use crate::json;
 
 /// `_type` of in-toto Statement v0.1 (what cosign 2.x writes).
 pub const STATEMENT_V0_1: &str = "https://in-toto.io/Statement/v0.1";
@@ -418,7 +418,7 @@ impl Serialize for Predicate {
             timestamp: &'a str,
         }
         match self {
-            Self::Json(v) => go_json::Sorted(v).serialize(s),
+            Self::Json(v) => json::Sorted(v).serialize(s),
             Self::Text(t) => s.serialize_str(t),
             Self::Custom { data, timestamp } => Custom { data, timestamp }.serialize(s),
         }
@@ -458,7 +458,7 @@ pub fn cosign_statement(
         }],
         predicate,
     };
-    go_json::to_vec(&out)
+    json::to_vec(&out)
 }
 
 /// Why a SLSA provenance v1 predicate is invalid (errors of in-toto's

@@ -15,6 +15,7 @@ pub mod digest;
 pub mod dsse;
 pub mod duration;
 pub mod intoto;
+mod json;
 pub mod keys;
 pub mod keyset;
 pub mod oci;

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Digest;
-use crate::simple_signing::go_json;
+use crate::json;
 
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -174,7 +174,7 @@ pub struct ImageManifest {
 impl ImageManifest {
     /// The manifest bytes as go-containerregistry writes them.
     pub fn to_bytes(&self) -> Vec<u8> {
-        go_json::to_vec(self)
+        json::to_vec(self)
     }
 }
 
@@ -204,7 +204,7 @@ pub struct ImageIndex {
 impl ImageIndex {
     /// The index bytes as go-containerregistry writes them.
     pub fn to_bytes(&self) -> Vec<u8> {
-        go_json::to_vec(self)
+        json::to_vec(self)
     }
 }
 
@@ -284,8 +284,8 @@ impl Manifest {
                 limit: MAX_MANIFEST_BYTES,
             });
         }
-        let json = |source| ManifestError::Json { source };
-        let probe: Probe = serde_json::from_slice(bytes).map_err(json)?;
+        let bad_json = |source| ManifestError::Json { source };
+        let probe: Probe = serde_json::from_slice(bytes).map_err(bad_json)?;
         let content_type = content_type
             .map(|c| c.split(';').next().unwrap_or_default().trim())
             .filter(|c| !c.is_empty());
@@ -304,8 +304,8 @@ impl Manifest {
                 _ => return Err(ManifestError::UnknownKind),
             },
         };
-        let manifest = |b| serde_json::from_slice::<ImageManifest>(b).map_err(json);
-        let index = |b| serde_json::from_slice::<ImageIndex>(b).map_err(json);
+        let manifest = |b| serde_json::from_slice::<ImageManifest>(b).map_err(bad_json);
+        let index = |b| serde_json::from_slice::<ImageIndex>(b).map_err(bad_json);
         let parsed = match media_type.as_str() {
             OCI_MANIFEST => Self::Oci(manifest(bytes)?),
             DOCKER_MANIFEST => Self::Docker(manifest(bytes)?),
@@ -431,5 +431,5 @@ pub fn cosign_config_bytes<'a>(layer_digests: impl IntoIterator<Item = &'a Diges
         },
         config: Empty {},
     };
-    go_json::to_vec(&config)
+    json::to_vec(&config)
 }

@@ -3,11 +3,18 @@
 //! Each command module has a `Request` (validated from its raw `*Args` with
 //! `TryFrom`) and a `run(Request, &Printer) -> Result<ExitStatus, CliError>`.
 
+pub mod clean;
+pub mod download;
 pub mod generate_key_pair;
 pub mod import_key_pair;
+pub mod load;
+pub mod login;
 pub mod public_key;
+pub mod save;
 pub mod sign;
 pub mod sign_blob;
+pub mod tree;
+pub mod triangulate;
 pub mod verify;
 pub mod verify_blob;
 
@@ -31,6 +38,13 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
         Command::PublicKey(args) => public_key::run(args.try_into()?, printer),
         Command::SignBlob(args) => sign_blob::run(args.try_into()?, printer),
         Command::VerifyBlob(args) => verify_blob::run(args.try_into()?, printer),
+        Command::Save(args) => save::run(args.try_into()?, printer),
+        Command::Load(args) => load::run(args.try_into()?, printer),
+        Command::Tree(args) => tree::run(args.try_into()?, printer),
+        Command::Triangulate(args) => triangulate::run(args.try_into()?, printer),
+        Command::Download(args) => download::run(args.try_into()?, printer),
+        Command::Clean(args) => clean::run(args.try_into()?, printer),
+        Command::Login(args) => login::run(args.try_into()?, printer),
         Command::Sign(args) => sign::run(args.try_into()?, printer),
         Command::Verify(args) => verify::run(args.try_into()?, printer),
     }

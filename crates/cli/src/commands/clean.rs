@@ -1,0 +1,245 @@
+//! `rsign clean`: remove what is attached to an image — its signatures,
+//! attestations and SBOMs (cosign's `sha256-<hex>.sig/.att/.sbom` tags).
+//!
+//! Removing everything of a kind deletes the attachment manifest (on a
+//! registry: `DELETE` of the manifest the tag names, which the registry must
+//! allow; in a layout: the `index.json` entry, blobs stay until a garbage
+//! collection). Removing only some layers (a later `--signed-by KEYID`) goes
+//! through [`Selection::Layers`], a predicate over the stored layers applied
+//! with [`rsign_registry::attach::remove_layers`], which rewrites the
+//! manifest without losing a concurrent writer's layers.
+//!
+//! It asks for confirmation on a terminal; without one, `--force` is
+//! required. Nothing attached is not an error (exit 0).
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use rsign_registry::attach::remove_layers;
+use rsign_registry::{AttachedLayer, AttachmentKind, TagOrDigest};
+
+use super::save::block_on;
+use super::tree::{attachment_reference, open_and_resolve};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+use crate::registry_args::RegistryArgs;
+use crate::target::ImageTarget;
+
+/// `--type` of `clean`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum CleanType {
+    /// Signatures (`.sig`).
+    Signature,
+    /// Attestations (`.att`).
+    Attestation,
+    /// SBOMs (`.sbom`).
+    Sbom,
+    /// All three.
+    #[default]
+    All,
+}
+
+impl CleanType {
+    /// The attachment kinds this removes.
+    pub fn kinds(self) -> Vec<AttachmentKind> {
+        match self {
+            Self::Signature => vec![AttachmentKind::Signature],
+            Self::Attestation => vec![AttachmentKind::Attestation],
+            Self::Sbom => vec![AttachmentKind::Sbom],
+            Self::All => super::save::ALL_KINDS.to_vec(),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Signature => "signatures",
+            Self::Attestation => "attestations",
+            Self::Sbom => "SBOMs",
+            Self::All => "signatures, attestations and SBOMs",
+        }
+    }
+}
+
+/// `rsign clean`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  rsign clean --type signature --force registry.example/app:1.0
+  rsign clean -f oci:./app-layout:1.0        # all signatures, attestations, SBOMs
+
+Asks for confirmation on a terminal; elsewhere `--force` is required. On a \
+registry, deleting needs the registry to allow DELETE.")]
+pub struct CleanArgs {
+    /// The image (`REGISTRY/REPO[:TAG][@DIGEST]`, or `oci:DIR[:TAG]`).
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// What to remove.
+    #[arg(long = "type", value_enum, default_value_t = CleanType::All)]
+    pub kind: CleanType,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Which layers of an attachment manifest to remove.
+#[derive(Clone)]
+pub enum Selection {
+    /// Every layer: the whole attachment manifest is deleted.
+    Everything,
+    /// The layers the predicate selects; the manifest is rewritten (and
+    /// deleted when no layer remains). Built by `--signed-by` (key rotation);
+    /// until then only the unit tests construct it.
+    #[allow(dead_code)]
+    Layers(Arc<dyn Fn(&AttachedLayer) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Everything => f.write_str("Everything"),
+            Self::Layers(_) => f.write_str("Layers(<predicate>)"),
+        }
+    }
+}
+
+/// A validated `clean`.
+#[derive(Debug)]
+pub struct Request {
+    /// The image.
+    pub image: ImageTarget,
+    /// What to remove.
+    pub kind: CleanType,
+    /// Which layers.
+    pub selection: Selection,
+    /// No confirmation.
+    pub force: bool,
+    /// Registry options.
+    pub registry: RegistryArgs,
+}
+
+impl TryFrom<CleanArgs> for Request {
+    type Error = CliError;
+
+    fn try_from(args: CleanArgs) -> Result<Self, CliError> {
+        Ok(Self {
+            image: ImageTarget::parse(&args.image)?,
+            kind: args.kind,
+            selection: Selection::Everything,
+            force: args.force,
+            registry: args.registry,
+        })
+    }
+}
+
+/// Removes the attachments.
+pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> {
+    if !request.force {
+        confirm(&request)?;
+    }
+    block_on(clean(request, printer))
+}
+
+/// Asks on the terminal; refuses without one.
+fn confirm(request: &Request) -> Result<(), CliError> {
+    let what = request.kind.describe();
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::ConfirmationRequired {
+            image: request.image.to_string(),
+            what: what.to_owned(),
+        });
+    }
+    let mut stderr = std::io::stderr().lock();
+    // A prompt that cannot be shown is not fatal: the answer decides.
+    let _ = write!(
+        stderr,
+        "This removes all {what} of {}. Continue? [y/N] ",
+        request.image
+    );
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .take(256)
+        .read_line(&mut answer)
+        .map_err(|source| CliError::ReadStdin {
+            what: "the confirmation",
+            source,
+        })?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(CliError::ConfirmationRequired {
+            image: request.image.to_string(),
+            what: what.to_owned(),
+        })
+    }
+}
+
+async fn clean(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> {
+    let (stores, open, resolved) =
+        open_and_resolve(&request.image, &request.registry, printer).await?;
+    let pinned = open.target.pinned(&resolved.digest);
+    let store = open.attach_store();
+    for kind in request.kind.kinds() {
+        let reference = attachment_reference(store, &resolved.digest, kind);
+        let tag = kind.tag_for(&resolved.digest);
+        let step_err = |step: &str| {
+            let image = pinned.clone();
+            let step = format!("{step} `{reference}`");
+            move |source| CliError::ImageStep {
+                image,
+                step,
+                source: Box::new(source),
+            }
+        };
+        match &request.selection {
+            Selection::Everything => {
+                let present = store
+                    .resolve(&TagOrDigest::Tag(tag.clone()))
+                    .await
+                    .map_err(step_err("look up"))?;
+                if present.is_none() {
+                    printer.message(format_args!("No {kind} attached to {pinned}"));
+                    continue;
+                }
+                store.delete_tag(&tag).await.map_err(step_err("delete"))?;
+                printer.message(format_args!("Removed the {kind} of {pinned} ({reference})"));
+            }
+            Selection::Layers(predicate) => {
+                let predicate = Arc::clone(predicate);
+                let removed = remove_layers(
+                    store,
+                    &resolved.digest,
+                    kind,
+                    move |layer| predicate(layer),
+                    stores.attach_options(),
+                )
+                .await
+                .map_err(step_err("remove layers from"))?;
+                printer.message(format_args!(
+                    "Removed {removed} layer(s) of the {kind} of {pinned} ({reference})"
+                ));
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_map_to_kinds() {
+        assert_eq!(CleanType::All.kinds().len(), 3);
+        assert_eq!(
+            CleanType::Attestation.kinds(),
+            vec![AttachmentKind::Attestation]
+        );
+        assert_eq!(CleanType::default(), CleanType::All);
+    }
+}
