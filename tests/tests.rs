@@ -24,3 +24,7 @@ mod concurrent_sign;
 mod image_inspect;
 /// `rsign save`/`load`/`clean`/`login` against a real registry, cosign and skopeo.
 mod interop_save_load;
+/// Attestations through the CLI on OCI layouts: attest, verify-attestation, Rego, blobs.
+mod attest;
+/// Attestations interchanged with cosign 2.5 over a real registry; Rego on cosign-made statements.
+mod interop_attest;

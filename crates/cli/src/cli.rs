@@ -52,6 +52,14 @@ pub enum Command {
     SignBlob(SignBlobArgs),
     /// Verify a file's signature with a public key.
     VerifyBlob(VerifyBlobArgs),
+    /// Attest a file: sign an in-toto statement about it (DSSE envelope).
+    AttestBlob(AttestBlobArgs),
+    /// Verify a DSSE in-toto attestation about a file.
+    VerifyBlobAttestation(VerifyBlobAttestationArgs),
+    /// Attach a signed in-toto attestation to container images.
+    Attest(crate::commands::attest::AttestArgs),
+    /// Verify images' attestations, optionally against Rego policies.
+    VerifyAttestation(crate::commands::verify_attestation::VerifyAttestationArgs),
     /// Copy an image with its signatures and attestations into an OCI layout.
     Save(crate::commands::save::SaveArgs),
     /// Push an image saved in an OCI layout, attachments included, to a registry.
@@ -182,6 +190,84 @@ pub struct VerifyBlobArgs {
     /// The file to verify (`-` for standard input).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `rsign attest-blob`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  rsign attest-blob --key cosign.key --predicate provenance.json --type slsaprovenance \\
+      --output-signature release.tar.intoto.json release.tar
+
+The statement's subject is the file name and its SHA-256 (or `--hash`). The \
+DSSE envelope goes to standard output, or to `--output-signature`; \
+`--output-attestation` also writes the unsigned statement.")]
+pub struct AttestBlobArgs {
+    /// The encrypted private key.
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The predicate file.
+    #[arg(long, value_name = "FILE")]
+    pub predicate: PathBuf,
+    /// Predicate type: custom, slsaprovenance, slsaprovenance1, spdx,
+    /// spdxjson, cyclonedx, vuln, openvex, link, or a URI.
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    pub r#type: String,
+    /// The blob's SHA-256 in hex, instead of reading the file.
+    #[arg(long, value_name = "HEX")]
+    pub hash: Option<String>,
+    /// Write the unsigned in-toto statement to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output_attestation: Option<PathBuf>,
+    /// Write the DSSE envelope to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+    /// Accepted for cosign compatibility; only `false` is supported.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub tlog_upload: Option<bool>,
+    /// Accepted for cosign compatibility; rsign never asks for confirmation.
+    #[arg(short = 'y', long, value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub yes: Option<bool>,
+    /// The file attested (`-` for standard input); with `--hash` only its name is used.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `rsign verify-blob-attestation`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  rsign verify-blob-attestation --key cosign.pub --signature release.tar.intoto.json \\
+      --type slsaprovenance release.tar
+
+Prints `Verified OK` and exits 0; exits 1 when the attestation does not \
+verify (signature, subject digest or predicate type), 2 on bad input.")]
+pub struct VerifyBlobAttestationArgs {
+    /// The PEM public key.
+    #[arg(short = 'k', long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// A file holding the DSSE envelope (JSON or base64), or the base64 text itself.
+    #[arg(long, value_name = "FILE|BASE64")]
+    pub signature: String,
+    /// Predicate type required (short name or URI), as cosign's default `custom`.
+    #[arg(long = "type", value_name = "TYPE", default_value = "custom")]
+    pub r#type: String,
+    /// Check the subject digest and predicate type (cosign's default);
+    /// `--check-claims=false` checks the signature only.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub check_claims: Option<bool>,
+    /// The digest the subject must name, instead of hashing a file
+    /// (`sha256:HEX`).
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// Accepted for cosign compatibility (rsign never checks a transparency log).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub insecure_ignore_tlog: Option<bool>,
+    /// The file attested (`-` for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 #[cfg(test)]

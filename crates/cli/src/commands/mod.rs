@@ -3,12 +3,15 @@
 //! Each command module has a `Request` (validated from its raw `*Args` with
 //! `TryFrom`) and a `run(Request, &Printer) -> Result<ExitStatus, CliError>`.
 
+pub mod attest;
+pub mod attest_blob;
 pub mod clean;
 pub mod download;
 pub mod generate_key_pair;
 pub mod import_key_pair;
 pub mod load;
 pub mod login;
+pub mod predicate;
 pub mod public_key;
 pub mod save;
 pub mod sign;
@@ -16,7 +19,9 @@ pub mod sign_blob;
 pub mod tree;
 pub mod triangulate;
 pub mod verify;
+pub mod verify_attestation;
 pub mod verify_blob;
+pub mod verify_blob_attestation;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -38,6 +43,12 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
         Command::PublicKey(args) => public_key::run(args.try_into()?, printer),
         Command::SignBlob(args) => sign_blob::run(args.try_into()?, printer),
         Command::VerifyBlob(args) => verify_blob::run(args.try_into()?, printer),
+        Command::Attest(args) => attest::run(args.try_into()?, printer),
+        Command::VerifyAttestation(args) => verify_attestation::run(args.try_into()?, printer),
+        Command::AttestBlob(args) => attest_blob::run(args.try_into()?, printer),
+        Command::VerifyBlobAttestation(args) => {
+            verify_blob_attestation::run(args.try_into()?, printer)
+        }
         Command::Save(args) => save::run(args.try_into()?, printer),
         Command::Load(args) => load::run(args.try_into()?, printer),
         Command::Tree(args) => tree::run(args.try_into()?, printer),
