@@ -248,9 +248,9 @@ pub enum ManifestError {
     /// The document's `mediaType` disagrees with the Content-Type it was served with.
     #[error("manifest says mediaType `{document}` but was served as `{served}`")]
     MediaTypeMismatch {
-        /// The `mediaType` field.
+        /// The `mediaType` field, truncated to 200 characters.
         document: String,
-        /// The Content-Type.
+        /// The Content-Type, truncated to 200 characters.
         served: String,
     },
     /// The JSON is malformed, misses required fields or has trailing data.
@@ -292,8 +292,8 @@ impl Manifest {
         let media_type = match (probe.media_type.as_deref(), content_type) {
             (Some(doc), Some(served)) if doc != served => {
                 return Err(ManifestError::MediaTypeMismatch {
-                    document: doc.to_owned(),
-                    served: served.to_owned(),
+                    document: doc.chars().take(200).collect(),
+                    served: served.chars().take(200).collect(),
                 });
             }
             (Some(doc), _) => doc.to_owned(),

@@ -154,6 +154,16 @@ fn rejects_bad_manifests() {
         Manifest::parse(oci_index.as_bytes(), Some(oci::OCI_MANIFEST)),
         Err(ManifestError::MediaTypeMismatch { .. })
     ));
+    // Both untrusted strings are quoted at most 200 characters long.
+    let long_type = "x".repeat(10_000);
+    let odd_index = index_json(&long_type);
+    match Manifest::parse(odd_index.as_bytes(), Some(&long_type.replace('x', "y"))) {
+        Err(ManifestError::MediaTypeMismatch { document, served }) => {
+            assert_eq!(document, "x".repeat(200));
+            assert_eq!(served, "y".repeat(200));
+        }
+        other => panic!("expected MediaTypeMismatch, got {other:?}"),
+    }
     let schema1 = r#"{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws","name":"x"}"#;
     assert!(matches!(
         Manifest::parse(schema1.as_bytes(), None),
