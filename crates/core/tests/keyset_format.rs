@@ -551,3 +551,104 @@ fn plain_yaml_scalars_are_read_as_strings() {
         assert_eq!(ks.entries()[0].name(), read);
     }
 }
+
+/// Parses a document whose only entry reads its key from `path` in `dir`, on
+/// another thread: a read that blocks fails the test instead of hanging it.
+fn parse_path_entry_with_timeout(dir: &Path, path: &str) -> KeysetError {
+    let doc = yaml_doc(&format!(
+        "- id: {}\n  name: a\n  status: active\n  path: {path}\n",
+        "0".repeat(64)
+    ));
+    let dir = dir.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Keyset::parse(doc.as_bytes(), Format::Yaml, &dir));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(result) => result.unwrap_err(),
+        Err(_) => panic!("reading key file `{path}` blocked"),
+    }
+}
+
+#[test]
+fn key_paths_must_name_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let err = parse_path_entry_with_timeout(dir.path(), "sub");
+    match entry_error(&err) {
+        EntryError::ReadKeyFile { path, source } => {
+            assert_eq!(path, &dir.path().join("sub"));
+            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(
+                chain(&err).contains("not a regular file"),
+                "{}",
+                chain(&err)
+            );
+        }
+        e => panic!("expected ReadKeyFile, got {e:?}"),
+    }
+}
+
+/// A FIFO with no writer would block `open` forever; it must be refused
+/// from its metadata, before it is opened.
+#[cfg(unix)]
+#[test]
+fn a_fifo_key_path_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("key.pub");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo failed");
+    let err = parse_path_entry_with_timeout(dir.path(), "key.pub");
+    match entry_error(&err) {
+        EntryError::ReadKeyFile { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput);
+        }
+        e => panic!("expected ReadKeyFile, got {e:?}"),
+    }
+    // The keyset file itself is read the same way.
+    match Keyset::load(&fifo).unwrap_err() {
+        KeysetError::Io { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput);
+        }
+        e => panic!("expected Io, got {e:?}"),
+    }
+}
+
+#[test]
+fn untrusted_strings_in_errors_are_truncated() {
+    let long_id = "z".repeat(5000);
+    let a = p256();
+    let doc = yaml_doc(&yaml_entry(&long_id, "a", "active", "", &a));
+    let err = parse_yaml(&doc).unwrap_err();
+    match entry_error(&err) {
+        EntryError::InvalidId { value, .. } => {
+            assert!(value.chars().count() <= 201, "{} chars", value.len());
+            assert!(value.starts_with("zzzz"));
+        }
+        e => panic!("expected InvalidId, got {e:?}"),
+    }
+    assert!(chain(&err).len() < 1000, "{}", chain(&err).len());
+
+    let long_name = "n".repeat(5000);
+    let doc = yaml_doc(&yaml_entry(
+        &a.key_id().to_string(),
+        &long_name,
+        "active",
+        "",
+        &a,
+    ));
+    let err = parse_yaml(&doc).unwrap_err();
+    assert!(chain(&err).len() < 1000, "{}", chain(&err).len());
+
+    let ks = Keyset::new();
+    let query = "q".repeat(5000);
+    match ks.find(&query).unwrap_err() {
+        KeysetError::InvalidKeyQuery { query, .. } => {
+            assert!(query.chars().count() <= 201, "{} chars", query.len());
+        }
+        e => panic!("expected InvalidKeyQuery, got {e:?}"),
+    }
+}

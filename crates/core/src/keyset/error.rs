@@ -7,6 +7,21 @@ use crate::keys::{BoxError, KeyError, KeyId, KeyIdError};
 
 use super::{Format, KeyStatus};
 
+/// The most characters of an untrusted string (a key query, a value read
+/// from a keyset file) that an error echoes back.
+pub(crate) const MAX_ECHOED_CHARS: usize = 200;
+
+/// `untrusted`, cut to [`MAX_ECHOED_CHARS`] characters (with `…` if cut),
+/// for quoting in an error message.
+pub(crate) fn for_display(untrusted: &str) -> String {
+    let mut chars = untrusted.chars();
+    let mut out: String = chars.by_ref().take(MAX_ECHOED_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Why a keyset could not be loaded, queried, changed or saved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -98,7 +113,7 @@ pub enum KeysetError {
     /// A key query is not hex, or is longer than a key id.
     #[error("`{query}` is not a key id or key id prefix: {reason}")]
     InvalidKeyQuery {
-        /// The query as given.
+        /// The query as given (at most 200 characters).
         query: String,
         /// Why it is rejected.
         reason: &'static str,
@@ -182,7 +197,7 @@ pub enum EntryError {
     /// `id` is not 64 hex digits.
     #[error("`id` `{value}` is not a key id")]
     InvalidId {
-        /// The value found.
+        /// The value found (at most 200 characters).
         value: String,
         /// Why it is not a key id.
         #[source]
@@ -239,7 +254,7 @@ pub enum EntryError {
         "`acceptUntil` `{value}` is not an RFC 3339 date-time; hint: write it like `2027-01-31T00:00:00Z`"
     )]
     InvalidTime {
-        /// The value found.
+        /// The value found (at most 200 characters).
         value: String,
         /// The parser's complaint.
         #[source]

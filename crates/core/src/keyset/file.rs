@@ -105,7 +105,8 @@ pub(super) fn parse(bytes: &[u8], format: Format, base_dir: &Path) -> Result<Key
     let mut entries: Vec<KeyEntry> = Vec::with_capacity(doc.keys.len());
     let mut seen: HashMap<KeyId, usize> = HashMap::with_capacity(doc.keys.len());
     for (index, raw) in doc.keys.into_iter().enumerate() {
-        let name = raw.name.clone();
+        // Not yet validated: quote at most a bounded prefix.
+        let name = super::error::for_display(&raw.name);
         let entry = decode_entry(raw, base_dir).map_err(|source| KeysetError::Entry {
             position: index + 1,
             name,
@@ -127,7 +128,7 @@ pub(super) fn parse(bytes: &[u8], format: Format, base_dir: &Path) -> Result<Key
 fn decode_entry(raw: DocEntry, base_dir: &Path) -> Result<KeyEntry, EntryError> {
     super::check_name(&raw.name).map_err(|reason| EntryError::InvalidName { reason })?;
     let declared: KeyId = raw.id.parse().map_err(|source| EntryError::InvalidId {
-        value: raw.id.clone(),
+        value: super::error::for_display(&raw.id),
         source,
     })?;
     let (public_key, source) = match (raw.public_key, raw.path) {
@@ -148,7 +149,7 @@ fn decode_entry(raw: DocEntry, base_dir: &Path) -> Result<KeyEntry, EntryError> 
         None => None,
         Some(value) => {
             let t = parse_boxed(&value).map_err(|source| EntryError::InvalidTime {
-                value: value.clone(),
+                value: super::error::for_display(&value),
                 source,
             })?;
             Some(t)
@@ -196,9 +197,22 @@ enum Bounded {
     TooLarge(u64),
 }
 
-/// Reads at most `limit` bytes; never buffers more than `limit + 1`.
+/// Reads at most `limit` bytes of a regular file; never buffers more than
+/// `limit + 1`.
+///
+/// The file type is checked before the file is opened: opening a FIFO for
+/// reading blocks until a writer appears, and a device can be endless. (The
+/// check and the open are not atomic; whoever can swap the file in between
+/// can also just edit it.)
 fn read_bounded(path: &Path, limit: usize) -> io::Result<Bounded> {
+    let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
     let file = fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_file());
+    }
     let cap = limit as u64 + 1;
     let mut bytes = Vec::new();
     file.take(cap).read_to_end(&mut bytes)?;

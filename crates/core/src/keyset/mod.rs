@@ -112,6 +112,7 @@ mod error;
 mod file;
 mod time;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -430,56 +431,12 @@ impl Keyset {
     /// [`KeysetError::PrefixTooShort`], [`KeysetError::AmbiguousPrefix`],
     /// [`KeysetError::KeyNotFound`].
     pub fn find(&self, query: &str) -> Result<&KeyEntry, KeysetError> {
-        let index = self.find_index(query)?;
-        // find_index returns an index of an existing entry.
-        self.entries
-            .get(index)
-            .ok_or_else(|| KeysetError::KeyNotFound {
-                query: query.to_owned(),
-            })
+        select_one(self.entries.iter(), query)
     }
 
-    fn find_index(&self, query: &str) -> Result<usize, KeysetError> {
-        let prefix = query.to_ascii_lowercase();
-        if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeysetError::InvalidKeyQuery {
-                query: query.to_owned(),
-                reason: "a key id has only hex digits (0-9, a-f)",
-            });
-        }
-        if prefix.len() > 64 {
-            return Err(KeysetError::InvalidKeyQuery {
-                query: query.to_owned(),
-                reason: "longer than a key id (64 hex digits)",
-            });
-        }
-        if prefix.len() < MIN_PREFIX_LEN {
-            return Err(KeysetError::PrefixTooShort {
-                prefix: query.to_owned(),
-                len: prefix.len(),
-                min: MIN_PREFIX_LEN,
-            });
-        }
-        let matches: Vec<usize> = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.id.to_string().starts_with(&prefix))
-            .map(|(i, _)| i)
-            .collect();
-        match matches.as_slice() {
-            [] => Err(KeysetError::KeyNotFound {
-                query: query.to_owned(),
-            }),
-            [one] => Ok(*one),
-            many => Err(KeysetError::AmbiguousPrefix {
-                prefix: query.to_owned(),
-                matches: many
-                    .iter()
-                    .filter_map(|i| self.entries.get(*i).map(|e| e.id))
-                    .collect(),
-            }),
-        }
+    /// [`Keyset::find`], for changing the entry found.
+    fn find_mut(&mut self, query: &str) -> Result<&mut KeyEntry, KeysetError> {
+        select_one(self.entries.iter_mut(), query)
     }
 
     /// Adds a key with an inline PEM and no acceptance window.
@@ -548,13 +505,7 @@ impl Keyset {
     /// # Errors
     /// Those of [`Keyset::find`].
     pub fn revoke(&mut self, query: &str) -> Result<StatusChange, KeysetError> {
-        let index = self.find_index(query)?;
-        let entry = self
-            .entries
-            .get_mut(index)
-            .ok_or_else(|| KeysetError::KeyNotFound {
-                query: query.to_owned(),
-            })?;
+        let entry = self.find_mut(query)?;
         let previous = entry.status;
         entry.status = KeyStatus::Revoked;
         entry.accept_until = None;
@@ -578,13 +529,7 @@ impl Keyset {
         query: &str,
         accept_until: Option<Timestamp>,
     ) -> Result<StatusChange, KeysetError> {
-        let index = self.find_index(query)?;
-        let entry = self
-            .entries
-            .get_mut(index)
-            .ok_or_else(|| KeysetError::KeyNotFound {
-                query: query.to_owned(),
-            })?;
+        let entry = self.find_mut(query)?;
         if entry.status == KeyStatus::Revoked {
             return Err(KeysetError::RevocationIsFinal {
                 id: entry.id,
@@ -677,6 +622,48 @@ impl Keyset {
 }
 
 /// Why a key name is not acceptable, if it is not.
+/// The one entry of `entries` whose id is `query` or starts with it (see
+/// [`Keyset::find`]). Generic over `&KeyEntry` and `&mut KeyEntry` so that
+/// lookup and mutation share one implementation.
+fn select_one<E: Borrow<KeyEntry>>(
+    entries: impl Iterator<Item = E>,
+    query: &str,
+) -> Result<E, KeysetError> {
+    let shown = error::for_display(query);
+    let prefix = query.to_ascii_lowercase();
+    if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(KeysetError::InvalidKeyQuery {
+            query: shown,
+            reason: "a key id has only hex digits (0-9, a-f)",
+        });
+    }
+    if prefix.len() > 64 {
+        return Err(KeysetError::InvalidKeyQuery {
+            query: shown,
+            reason: "longer than a key id (64 hex digits)",
+        });
+    }
+    if prefix.len() < MIN_PREFIX_LEN {
+        return Err(KeysetError::PrefixTooShort {
+            prefix: shown,
+            len: prefix.len(),
+            min: MIN_PREFIX_LEN,
+        });
+    }
+    let mut found = entries.filter(|e| e.borrow().id.to_string().starts_with(&prefix));
+    let Some(first) = found.next() else {
+        return Err(KeysetError::KeyNotFound { query: shown });
+    };
+    let others: Vec<KeyId> = found.map(|e| e.borrow().id).collect();
+    if others.is_empty() {
+        return Ok(first);
+    }
+    Err(KeysetError::AmbiguousPrefix {
+        prefix: shown,
+        matches: std::iter::once(first.borrow().id).chain(others).collect(),
+    })
+}
+
 fn check_name(name: &str) -> Result<(), &'static str> {
     if name.trim().is_empty() {
         return Err("a key name may not be empty");
