@@ -5,7 +5,15 @@
 //! `rustls-platform-verifier`) plus any extra CA certificates given. Plain
 //! HTTP is used only for loopback registries (`localhost`, `127.0.0.0/8`,
 //! `::1`) or when [`RegistryOptions::insecure_allow_http`] is set, and even
-//! then HTTPS is tried first (as Docker and cosign do).
+//! then HTTPS is tried first (as Docker and cosign do). A fall-back to plain
+//! HTTP is remembered for [`HTTP_CHOICE_TTL`] only, so one transient HTTPS
+//! failure does not downgrade a registry for the client's lifetime.
+//!
+//! Redirects (rsign's own requests) are followed at most
+//! [`MAX_REDIRECTS`] times and never from HTTPS to plain HTTP unless plain
+//! HTTP is allowed for the target host; reqwest drops the `Authorization`
+//! header when a redirect leaves the origin. Uploads go through `oci-client`,
+//! which keeps reqwest's default redirect policy.
 
 mod repository;
 
@@ -24,6 +32,11 @@ use crate::limits::Limits;
 use crate::reference::Reference;
 
 pub use repository::RegistryRepository;
+
+/// How long a choice of plain HTTP for a registry is remembered.
+pub const HTTP_CHOICE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// The `User-Agent` rsign sends.
 const USER_AGENT: &str = concat!("rsign/", env!("CARGO_PKG_VERSION"));
@@ -96,8 +109,8 @@ struct Inner {
     oci_http: oci_client::Client,
     /// Credentials per registry, looked up once.
     credentials: Mutex<HashMap<String, Credentials>>,
-    /// Scheme per registry, probed once where HTTP is allowed.
-    schemes: Mutex<HashMap<String, Scheme>>,
+    /// Scheme per registry where HTTP is allowed, with when it was probed.
+    schemes: Mutex<HashMap<String, (Scheme, std::time::Instant)>>,
     /// Authorization headers for the requests made without oci-client.
     auth_cache: repository::AuthCache,
 }
@@ -123,9 +136,35 @@ impl RegistryClient {
                 source,
             };
 
+        let insecure = options.insecure_allow_http;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            let downgrade = attempt.url().scheme() == "http"
+                && attempt
+                    .previous()
+                    .last()
+                    .is_some_and(|p| p.scheme() == "https");
+            let other_scheme = !matches!(attempt.url().scheme(), "http" | "https");
+            if other_scheme {
+                return attempt.error("redirect to a scheme other than http(s)");
+            }
+            if downgrade {
+                // `host_str` keeps IPv6 brackets, the form `is_loopback_host` parses.
+                let host = attempt.url().host_str().unwrap_or_default();
+                if !(insecure || crate::reference::is_loopback_host(host)) {
+                    return attempt.error(
+                        "refusing a redirect from HTTPS to plain HTTP (hint: insecure_allow_http)",
+                    );
+                }
+            }
+            attempt.follow()
+        });
         let mut builder = reqwest::Client::builder()
             .connect_timeout(options.timeouts.connect)
             .read_timeout(options.timeouts.read)
+            .redirect(redirects)
             .user_agent(USER_AGENT);
         let mut reqwest_certs = Vec::with_capacity(certs.len());
         for cert in &certs {
@@ -239,17 +278,25 @@ impl RegistryClient {
     }
 
     /// The scheme to reach `registry` with: HTTPS, unless plain HTTP is
-    /// allowed and HTTPS does not answer at all there (probed once).
+    /// allowed and HTTPS does not answer at all there. HTTPS once chosen is
+    /// kept; plain HTTP is re-probed after [`HTTP_CHOICE_TTL`].
     pub(crate) async fn scheme(&self, registry: &str) -> Scheme {
         if !self.http_allowed(registry) {
             return Scheme::Https;
         }
-        if let Some(s) = lock(&self.inner.schemes).get(registry) {
+        if let Some((s, when)) = lock(&self.inner.schemes).get(registry)
+            && (*s == Scheme::Https || when.elapsed() < HTTP_CHOICE_TTL)
+        {
             return *s;
         }
         let probe = |scheme: Scheme| {
             let url = format!("{}://{registry}/v2/", scheme.as_str());
-            let request = self.inner.http.get(url).send();
+            let request = self
+                .inner
+                .http
+                .get(url)
+                .timeout(self.inner.options.timeouts.request)
+                .send();
             async move { request.await.is_ok() }
         };
         let chosen = if probe(Scheme::Https).await {
@@ -265,14 +312,14 @@ impl RegistryClient {
             scheme = chosen.as_str(),
             "registry protocol chosen"
         );
-        lock(&self.inner.schemes).insert(registry.to_owned(), chosen);
+        lock(&self.inner.schemes).insert(registry.to_owned(), (chosen, std::time::Instant::now()));
         chosen
     }
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it
 /// (the maps hold plain cached values, valid at every point).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -102,4 +102,120 @@ pub enum Error {
         /// How many read-modify-write attempts were made.
         attempts: u32,
     },
+    /// A manifest from the store could not be parsed or has the wrong shape.
+    #[error("invalid {what} from {location}")]
+    Manifest {
+        /// What was parsed, e.g. the attachment tag.
+        what: String,
+        /// Where it came from.
+        location: String,
+        /// Why it is invalid.
+        #[source]
+        source: rsign_core::oci::ManifestError,
+    },
+    /// JSON from the store (an index, a config file, a tag list) is malformed.
+    #[error("invalid {what} from {location}: malformed JSON")]
+    Json {
+        /// What was parsed.
+        what: String,
+        /// Where it came from.
+        location: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Longest piece of untrusted text (media types, tags, registry messages)
+/// echoed in an error message.
+pub(crate) const MAX_ECHO_CHARS: usize = 200;
+
+/// `s` shortened to [`MAX_ECHO_CHARS`] characters with control characters
+/// dropped, for echoing untrusted text in messages.
+pub(crate) fn echo(s: &str) -> String {
+    shorten(s, MAX_ECHO_CHARS)
+}
+
+/// `s` without control characters, cut to `max` characters (`…` marks a cut).
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    if s.chars().filter(|c| !c.is_control()).nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Checks fetched `bytes` against `expected` (their length against
+/// `expected_size` when given). `precomputed` is a SHA-256 of the bytes
+/// already computed while reading, reused when `expected` is SHA-256.
+/// Returns the digest of the bytes (equal to `expected`).
+pub(crate) fn verify_bytes(
+    what: &'static str,
+    location: &str,
+    expected: &Digest,
+    expected_size: Option<u64>,
+    bytes: &[u8],
+    precomputed: Option<Digest>,
+) -> Result<Digest, Error> {
+    if let Some(size) = expected_size
+        && bytes.len() as u64 != size
+    {
+        return Err(Error::InvalidContent {
+            what: what.to_owned(),
+            location: location.to_owned(),
+            reason: format!(
+                "{} bytes arrived, the descriptor of {expected} says {size}",
+                bytes.len()
+            ),
+        });
+    }
+    let actual = match precomputed {
+        Some(d) if d.algorithm() == expected.algorithm() => d,
+        _ => expected.of_same_algorithm(bytes),
+    };
+    if actual != *expected {
+        return Err(Error::DigestMismatch {
+            what,
+            location: location.to_owned(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(actual)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn verify_bytes_checks_size_and_digest() {
+        let d = Digest::sha256_of(b"abc");
+        assert_eq!(
+            verify_bytes("blob", "l", &d, Some(3), b"abc", None).unwrap(),
+            d
+        );
+        assert!(matches!(
+            verify_bytes("blob", "l", &d, Some(4), b"abc", None),
+            Err(Error::InvalidContent { .. })
+        ));
+        assert!(matches!(
+            verify_bytes("blob", "l", &d, None, b"abd", None),
+            Err(Error::DigestMismatch { .. })
+        ));
+        // A wrong precomputed digest is not trusted blindly: it is compared.
+        let other = Digest::sha256_of(b"x");
+        assert!(verify_bytes("blob", "l", &d, None, b"abc", Some(other)).is_err());
+    }
+
+    #[test]
+    fn echo_is_bounded() {
+        let long = "a\n".repeat(1000);
+        let e = echo(&long);
+        assert!(e.chars().count() <= MAX_ECHO_CHARS + 1);
+        assert!(e.ends_with('…'));
+        assert!(!e.contains('\n'));
+        assert_eq!(echo("short"), "short");
+    }
 }

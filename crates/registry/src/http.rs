@@ -14,6 +14,14 @@ use sha2::Digest as _;
 use crate::error::Error;
 
 /// Per-request timeouts.
+///
+/// Besides the connect and read timeouts (which only bound silences), every
+/// attempt of a request has an overall deadline, so a server that trickles
+/// bytes cannot hold a request open forever: [`Timeouts::request`] for
+/// manifests, tokens, tag pages and deletes, and for blobs
+/// `request + size / blob_min_bytes_per_sec` (a 128 MiB blob gets 60 s +
+/// 512 s with the defaults). A timed-out attempt is retried like a connection
+/// failure, within the [`RetryPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -21,6 +29,11 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Time allowed between two reads of a response, default 30 s.
     pub read: Duration,
+    /// Overall deadline of one attempt of a request, default 60 s (the floor for blobs).
+    pub request: Duration,
+    /// Slowest transfer rate tolerated for blobs, in bytes per second
+    /// (default 256 KiB/s); sets the blob deadline together with `request`.
+    pub blob_min_bytes_per_sec: u64,
 }
 
 impl Default for Timeouts {
@@ -28,7 +41,23 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(10),
             read: Duration::from_secs(30),
+            request: Duration::from_secs(60),
+            blob_min_bytes_per_sec: 256 * 1024,
         }
+    }
+}
+
+impl Timeouts {
+    /// The deadline of one attempt to fetch or upload a blob of `size` bytes:
+    /// [`Timeouts::request`] plus the time `size` takes at
+    /// [`Timeouts::blob_min_bytes_per_sec`].
+    pub fn blob_deadline(&self, size: u64) -> Duration {
+        let rate = self.blob_min_bytes_per_sec.max(1);
+        self.request
+            .saturating_add(Duration::from_secs(size / rate))
+            .saturating_add(Duration::from_millis(
+                (size % rate).saturating_mul(1000) / rate,
+            ))
     }
 }
 
@@ -115,8 +144,16 @@ pub enum RequestError {
         source: reqwest::Error,
     },
     /// An `oci-client` operation failed.
-    #[error("{0}")]
+    #[error("the OCI registry client failed")]
     Oci(#[source] oci_client::errors::OciDistributionError),
+    /// An attempt did not complete within its overall deadline.
+    #[error("{operation} did not complete within {:.0} s (hint: raise `Timeouts::request` or lower `Timeouts::blob_min_bytes_per_sec`)", after.as_secs_f64())]
+    TimedOut {
+        /// What was attempted.
+        operation: &'static str,
+        /// The deadline that passed.
+        after: Duration,
+    },
     /// Retries were exhausted (attempts or time budget).
     #[error("gave up after {attempts} attempt(s) in {:.1} s", elapsed.as_secs_f64())]
     Exhausted {
@@ -137,7 +174,7 @@ impl RequestError {
     pub(crate) fn transport(method: &str, url: &str, source: reqwest::Error) -> Self {
         Self::Transport {
             method: method.to_owned(),
-            url: url.to_owned(),
+            url: redact_url(url),
             source: source.without_url(),
         }
     }
@@ -167,7 +204,7 @@ impl RequestError {
         };
         Self::Status {
             method: method.to_owned(),
-            url: url.to_owned(),
+            url: redact_url(url),
             status,
             detail,
         }
@@ -193,6 +230,7 @@ impl RequestError {
         use oci_client::errors::{OciDistributionError as E, OciErrorCode};
         match self {
             Self::Status { status, .. } => is_retryable_status(*status),
+            Self::TimedOut { .. } => true,
             Self::Transport { source, .. } => is_retryable_transport(source),
             Self::Oci(E::ServerError { code, .. }) => is_retryable_status(*code),
             Self::Oci(E::RequestError(e)) => is_retryable_transport(e),
@@ -237,12 +275,28 @@ fn registry_message(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then(|| shorten(text, 200))
 }
 
-fn shorten(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
-    if s.chars().count() > max {
-        out.push('…');
+use crate::error::shorten;
+
+/// A URL fit for messages: scheme, host, port and path only. Userinfo, query
+/// and fragment are dropped (upload locations carry session state and
+/// presigned-URL signatures in the query), and the result is shortened.
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            // Ignored results: these fail only for URLs that cannot carry userinfo.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            shorten(u.as_str(), 300)
+        }
+        Err(_) => {
+            let cut = url.find(['?', '#']).unwrap_or(url.len());
+            let head = url.get(..cut).unwrap_or(url);
+            let head = head.rsplit_once('@').map_or(head, |(_, h)| h);
+            shorten(head, 300)
+        }
     }
-    out
 }
 
 /// The outcome of one attempt, as the retry loop sees it.
@@ -288,9 +342,11 @@ impl fmt::Debug for AttemptError {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts
-/// or time budget are used up. `operation` and `location` name the failure.
+/// or time budget are used up. Each attempt is abandoned (and counts as a
+/// retryable failure) after `deadline`. `operation` and `location` name the failure.
 pub(crate) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
+    deadline: Duration,
     operation: &'static str,
     location: &str,
     mut attempt: F,
@@ -304,9 +360,14 @@ where
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let failure = match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(f) => f,
+        let failure = match tokio::time::timeout(deadline, attempt()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(f)) => f,
+            Err(_) => RequestError::TimedOut {
+                operation,
+                after: deadline,
+            }
+            .into(),
         };
         let request_error = match failure.error {
             AttemptKind::Final(e) => return Err(e),
@@ -452,6 +513,66 @@ mod tests {
         assert!(s.len() < 400, "{}", s.len());
     }
 
+    #[test]
+    fn urls_in_errors_are_redacted() {
+        let e = RequestError::status(
+            "PUT",
+            "https://user:secret@r.example/v2/a/blobs/uploads/u?_state=SECRETSTATE&X-Amz-Signature=abc#frag",
+            500,
+            b"",
+        );
+        let s = e.to_string();
+        assert!(s.contains("https://r.example/v2/a/blobs/uploads/u"), "{s}");
+        for leak in ["secret", "SECRETSTATE", "Signature", "frag", "user"] {
+            assert!(!s.contains(leak), "{leak} in {s}");
+        }
+        assert_eq!(redact_url("not a url?x=1"), "not a url");
+    }
+
+    #[test]
+    fn oci_errors_are_not_printed_twice() {
+        let inner =
+            oci_client::errors::OciDistributionError::GenericError(Some("inner cause".to_owned()));
+        let e = RequestError::Oci(inner);
+        assert!(!e.to_string().contains("inner cause"), "{e}");
+        let src = std::error::Error::source(&e).unwrap().to_string();
+        assert!(src.contains("inner cause"), "{src}");
+    }
+
+    #[test]
+    fn blob_deadline_grows_with_size() {
+        let t = Timeouts::default();
+        assert_eq!(t.blob_deadline(0), Duration::from_secs(60));
+        assert_eq!(t.blob_deadline(128 << 20), Duration::from_secs(60 + 512));
+        assert!(t.blob_deadline(u64::MAX) > Duration::from_secs(1 << 40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_attempts_hit_the_deadline_and_are_retried() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+            total_budget: Duration::from_secs(600),
+        };
+        let mut calls = 0u32;
+        let started = Instant::now();
+        let result: Result<(), Error> =
+            with_retries(&policy, Duration::from_secs(5), "test", "loc", || {
+                calls += 1;
+                async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(())
+                }
+            })
+            .await;
+        let err = result.unwrap_err();
+        assert_eq!(calls, 3);
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let chain = format!("{:?}", err);
+        assert!(chain.contains("TimedOut"), "{chain}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn retries_until_budget() {
         let policy = RetryPolicy {
@@ -461,11 +582,12 @@ mod tests {
             total_budget: Duration::from_secs(3),
         };
         let mut calls = 0u32;
-        let result: Result<(), Error> = with_retries(&policy, "test", "loc", || {
-            calls += 1;
-            async { Err(RequestError::status("GET", "u", 503, b"").into()) }
-        })
-        .await;
+        let result: Result<(), Error> =
+            with_retries(&policy, Duration::from_secs(60), "test", "loc", || {
+                calls += 1;
+                async { Err(RequestError::status("GET", "u", 503, b"").into()) }
+            })
+            .await;
         let err = result.unwrap_err();
         assert!(matches!(&err, Error::Registry { .. }), "{err}");
         let source = std::error::Error::source(&err).unwrap().to_string();
@@ -473,11 +595,12 @@ mod tests {
         assert!(calls > 3 && calls < 100, "{calls}");
 
         let mut calls = 0u32;
-        let result: Result<(), Error> = with_retries(&policy, "test", "loc", || {
-            calls += 1;
-            async { Err(RequestError::status("GET", "u", 404, b"").into()) }
-        })
-        .await;
+        let result: Result<(), Error> =
+            with_retries(&policy, Duration::from_secs(60), "test", "loc", || {
+                calls += 1;
+                async { Err(RequestError::status("GET", "u", 404, b"").into()) }
+            })
+            .await;
         assert!(result.is_err());
         assert_eq!(calls, 1, "404 is not retried");
     }

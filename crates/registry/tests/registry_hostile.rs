@@ -31,6 +31,8 @@ enum Body {
     Declared { len: u64, prefix: Vec<u8> },
     /// Chunked encoding, never ending.
     Endless,
+    /// Declares `len` bytes and sends one byte every 100 ms.
+    Trickle { len: u64 },
 }
 
 struct Reply {
@@ -205,6 +207,14 @@ async fn serve(
             stream.write_all(out.as_bytes()).await?;
             stream.write_all(&prefix).await?;
             tokio::time::sleep(Duration::from_secs(120)).await;
+        }
+        Body::Trickle { len } => {
+            out.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+            stream.write_all(out.as_bytes()).await?;
+            for _ in 0..len {
+                stream.write_all(b" ").await?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         Body::Endless => {
             out.push_str("Transfer-Encoding: chunked\r\n\r\n");
@@ -527,18 +537,22 @@ async fn credentials_are_sent_but_never_printed() {
     let shown = format!("{} | {:?} | {:?}", error_chain(&err), err, repo);
     assert!(!shown.contains("s3cr3t"), "{shown}");
     assert!(shown.contains("401"), "{shown}");
-    // 401 is not retried, but re-sent once with fresh authorization.
+    // 401 is not retried, but answered once: the first GET goes without
+    // authorization, the challenge (Basic) is answered with the credentials.
     let seen = server.seen.lock().unwrap().clone();
     let gets: Vec<_> = seen
         .iter()
         .filter(|s| s.method == "GET" && s.path.starts_with("/v2/app/"))
         .collect();
     assert_eq!(gets.len(), 2, "{gets:?}");
-    assert!(gets.iter().all(|s| {
-        s.authorization
+    assert_eq!(gets[0].authorization, None, "{gets:?}");
+    assert!(
+        gets[1]
+            .authorization
             .as_deref()
-            .is_some_and(|a| a.starts_with("Basic "))
-    }));
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "{gets:?}"
+    );
 }
 
 #[tokio::test]
@@ -637,7 +651,13 @@ async fn bearer_tokens_are_fetched_once_and_reused() {
         "{scope}"
     );
     assert!(scope.contains("service=hostile"), "{scope}");
-    assert_eq!(server.hits("GET", "/v2/team/app/manifests/"), 3);
+    // The first manifest GET meets the challenge; every later one reuses the token.
+    assert_eq!(server.hits("GET", "/v2/team/app/manifests/"), 4);
+    let unauthorized = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/v2/team/app/") && s.authorization.is_none())
+        .count();
+    assert_eq!(unauthorized, 1, "{seen:?}");
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -649,4 +669,88 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[tokio::test]
+async fn a_trickling_server_hits_the_request_deadline() {
+    let server = Server::start(|_, _| {
+        Reply::new(200, Body::Trickle { len: 10_000 }).header("Content-Type", OCI_MANIFEST)
+    })
+    .await;
+    let mut opts = options();
+    opts.timeouts.request = Duration::from_millis(500);
+    opts.retry.max_attempts = 2;
+    let repo = RegistryClient::new(opts)
+        .unwrap()
+        .repository(&server.reference("app"))
+        .unwrap();
+    let started = Instant::now();
+    let err = repo
+        .get_manifest(&TagOrDigest::Tag("v1".into()))
+        .await
+        .unwrap_err();
+    // Each attempt is cut at 0.5 s although bytes keep arriving (no read timeout fires).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let chain = error_chain(&err);
+    assert!(chain.contains("did not complete within"), "{chain}");
+    assert_eq!(server.hits("GET", "/v2/app/manifests/"), 2);
+}
+
+#[tokio::test]
+async fn an_endless_token_reply_is_refused() {
+    let realm: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let realm2 = realm.clone();
+    let server = Server::start_raw(move |seen, _| {
+        if seen.path.starts_with("/token") {
+            return Reply::new(200, Body::Endless);
+        }
+        let challenge = format!(
+            "Bearer realm=\"{}\",service=\"s\"",
+            realm2.get().map(String::as_str).unwrap_or_default()
+        );
+        Reply::new(401, Body::Full(Vec::new())).header("WWW-Authenticate", &challenge)
+    })
+    .await;
+    realm.set(format!("http://{}/token", server.addr)).unwrap();
+    let repo = client().repository(&server.reference("app")).unwrap();
+    let err = repo
+        .get_manifest(&TagOrDigest::Tag("v1".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LimitExceeded { unit: "bytes", .. }),
+        "{}",
+        error_chain(&err)
+    );
+    assert!(err.to_string().contains("token reply"), "{err}");
+}
+
+#[tokio::test]
+async fn tag_pages_follow_link_headers() {
+    let server = Server::start(|seen, _| {
+        let (tags, link): (Vec<&str>, Option<&str>) = if seen.path.contains("last=b") {
+            (vec!["c"], None)
+        } else {
+            // A short page that still has a next one: only the Link header says so.
+            (
+                vec!["a", "b"],
+                Some(r#"</v2/app/tags/list?n=1000&last=b>; rel="next""#),
+            )
+        };
+        let body = serde_json::json!({"name": "app", "tags": tags});
+        let reply = Reply::new(200, Body::Full(serde_json::to_vec(&body).unwrap()))
+            .header("Content-Type", "application/json");
+        match link {
+            Some(l) => reply.header("Link", l),
+            None => reply,
+        }
+    })
+    .await;
+    let repo = client().repository(&server.reference("app")).unwrap();
+    assert_eq!(repo.list_tags().await.unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(server.hits("GET", "/v2/app/tags/list"), 2);
 }
