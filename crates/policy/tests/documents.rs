@@ -1,7 +1,11 @@
 //! Policy documents: strict decoding with positions, rejected fields,
 //! multi-document YAML, JSON, directories, native key files.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 mod support;
 

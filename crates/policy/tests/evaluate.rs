@@ -2,7 +2,11 @@
 //! evaluator's cache, single flight, deadline and reload — with real P-256
 //! keys and real cosign payloads.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 mod support;
 

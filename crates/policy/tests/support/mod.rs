@@ -1,6 +1,10 @@
 //! Test helpers: real keys, real signatures, an in-memory counting source.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 use std::collections::HashMap;
 use std::path::Path;
