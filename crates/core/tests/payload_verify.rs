@@ -191,3 +191,165 @@ fn cosign_blob_attestations_verify_or_fail_as_cosign() {
         Err(VerifyError::Envelope { .. })
     ));
 }
+
+/// One private key of every supported type, with its public key.
+fn every_key_type() -> Vec<(rsign_core::keys::PrivateKey, PublicKey)> {
+    use rsign_core::keys::PrivateKey;
+    let mut keys = vec![PrivateKey::generate_p256().unwrap()];
+    for file in [
+        "validecp384.key",
+        "validecp521.key",
+        "validrsa.key",
+        "ed25519.key",
+    ] {
+        keys.push(
+            PrivateKey::import_pem(&testdata(&format!("cosign/import-key-pair/{file}"))).unwrap(),
+        );
+    }
+    keys.into_iter()
+        .map(|k| {
+            let public = k.public_key();
+            (k, public)
+        })
+        .collect()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn every_key_type_verifies_among_keys_of_every_type() {
+    use rsign_core::simple_signing::SimpleSigning;
+    let digest = Digest::sha256_of(b"an image manifest");
+    let payload = SimpleSigning::new("registry.example/repo", digest.clone(), None).to_bytes();
+    let keys = every_key_type();
+    let publics: Vec<PublicKey> = keys.iter().map(|(_, p)| p.clone()).collect();
+    for (signer, public) in &keys {
+        let sig = b64(&signer.sign(&payload).unwrap());
+        let verified = verify_simple_signing(&publics, &payload, &sig, &digest).unwrap();
+        assert_eq!(verified.key_id(), public.key_id(), "{}", public.algorithm());
+        let others: Vec<PublicKey> = publics.iter().filter(|p| *p != public).cloned().collect();
+        assert!(
+            matches!(
+                verify_simple_signing(&others, &payload, &sig, &digest),
+                Err(VerifyError::NoMatchingKey { keys: 4 })
+            ),
+            "{}",
+            public.algorithm()
+        );
+    }
+}
+
+#[test]
+fn curve_matched_hashes_of_cosign_3_verify() {
+    use ecdsa::signature::hazmat::PrehashSigner as _;
+    use rsign_core::simple_signing::SimpleSigning;
+    use sha2::Digest as _;
+    let digest = Digest::sha256_of(b"an image manifest");
+    let payload = SimpleSigning::new("registry.example/repo", digest.clone(), None).to_bytes();
+    let keys = every_key_type();
+    let publics: Vec<PublicKey> = keys.iter().map(|(_, p)| p.clone()).collect();
+
+    let p384_der = keys[1].0.to_pkcs8_der().unwrap();
+    let sk =
+        <p384::ecdsa::SigningKey as pkcs8::DecodePrivateKey>::from_pkcs8_der(&p384_der).unwrap();
+    let sig: p384::ecdsa::DerSignature = sk.sign_prehash(&sha2::Sha384::digest(&payload)).unwrap();
+    let verified =
+        verify_simple_signing(&publics, &payload, &b64(sig.as_bytes()), &digest).unwrap();
+    assert_eq!(verified.key_id(), publics[1].key_id());
+
+    let p521_der = keys[2].0.to_pkcs8_der().unwrap();
+    let sk =
+        <p521::ecdsa::SigningKey as pkcs8::DecodePrivateKey>::from_pkcs8_der(&p521_der).unwrap();
+    let sig: p521::ecdsa::DerSignature = sk.sign_prehash(&sha2::Sha512::digest(&payload)).unwrap();
+    let verified =
+        verify_simple_signing(&publics, &payload, &b64(sig.as_bytes()), &digest).unwrap();
+    assert_eq!(verified.key_id(), publics[2].key_id());
+}
+
+#[test]
+fn any_signature_of_an_envelope_may_verify_with_any_key_type() {
+    use rsign_core::dsse::Envelope;
+    let digest = Digest::sha256_of(b"an image manifest");
+    let (algorithm, hex) = digest
+        .to_string()
+        .split_once(':')
+        .map(|(a, h)| (a.to_owned(), h.to_owned()))
+        .unwrap();
+    let statement = format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"x","digest":{{"{algorithm}":"{hex}"}}}}],"predicateType":"https://example.com/p","predicate":{{}}}}"#
+    );
+    let keys = every_key_type();
+    let publics: Vec<PublicKey> = keys.iter().map(|(_, p)| p.clone()).collect();
+    for (signer, public) in &keys {
+        let envelope = Envelope::sign(
+            rsign_core::dsse::IN_TOTO_PAYLOAD_TYPE,
+            statement.clone().into_bytes(),
+            |pae| signer.sign(pae),
+        )
+        .unwrap();
+        // Two signatures that verify with nothing come first: 64 bytes (an
+        // Ed25519 length) and a DER-shaped one.
+        let mut json: serde_json::Value = serde_json::from_slice(&envelope.to_bytes()).unwrap();
+        let sigs = json["signatures"].as_array_mut().unwrap();
+        sigs.insert(0, serde_json::json!({"keyid": "", "sig": b64(&[7u8; 64])}));
+        sigs.insert(
+            0,
+            serde_json::json!({"keyid": "", "sig": b64(&[0x30, 6, 2, 1, 1, 2, 1, 1])}),
+        );
+        let bytes = serde_json::to_vec(&json).unwrap();
+        let verified =
+            verify_dsse(&publics, &bytes, &digest, Some("https://example.com/p")).unwrap();
+        assert_eq!(verified.key_id(), public.key_id(), "{}", public.algorithm());
+        let others: Vec<PublicKey> = publics.iter().filter(|p| *p != public).cloned().collect();
+        assert!(matches!(
+            verify_dsse(&others, &bytes, &digest, None),
+            Err(VerifyError::NoMatchingKey { keys: 4 })
+        ));
+    }
+}
+
+/// A payload or envelope too large to ever parse is refused before any of
+/// many keys is tried: hashing it once per key would take seconds here.
+#[test]
+fn oversize_payloads_are_refused_before_any_key_is_tried() {
+    use rsign_core::dsse::DsseError;
+    use rsign_core::dsse::MAX_ENVELOPE_BYTES;
+    use rsign_core::simple_signing::{MAX_PAYLOAD_BYTES, SimpleSigningError};
+    let types: Vec<PublicKey> = every_key_type().into_iter().map(|(_, p)| p).collect();
+    let keys: Vec<PublicKey> = types.iter().cycle().take(1000).cloned().collect();
+    let digest = Digest::sha256_of(b"x");
+    let sig = b64(&[1u8; 64]);
+
+    let payload = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+    let start = std::time::Instant::now();
+    let err = verify_simple_signing(&keys, &payload, &sig, &digest).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::Payload { source: SimpleSigningError::TooLarge { size, .. } } if size == MAX_PAYLOAD_BYTES + 1
+        ),
+        "{err:?}"
+    );
+    // The largest acceptable payload still gets every key tried (and fails).
+    assert!(matches!(
+        verify_simple_signing(&keys, &payload[..MAX_PAYLOAD_BYTES], &sig, &digest),
+        Err(VerifyError::NoMatchingKey { keys: 1000 })
+    ));
+
+    let envelope = vec![b' '; MAX_ENVELOPE_BYTES + 1];
+    let err = verify_dsse(&keys, &envelope, &digest, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::Envelope {
+                source: DsseError::TooLarge { .. }
+            }
+        ),
+        "{err:?}"
+    );
+    let elapsed = start.elapsed();
+    assert!(elapsed.as_secs() < 5, "took {elapsed:?}");
+}
