@@ -28,3 +28,5 @@ mod interop_save_load;
 mod attest;
 /// Attestations interchanged with cosign 2.5 over a real registry; Rego on cosign-made statements.
 mod interop_attest;
+/// `rsign policy check` / `policy eval`: positions, offline decisions, and end to end on a registry.
+mod policy_cli;

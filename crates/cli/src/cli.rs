@@ -74,6 +74,8 @@ pub enum Command {
     Clean(crate::commands::clean::CleanArgs),
     /// Store registry credentials in Docker's config.json.
     Login(crate::commands::login::LoginArgs),
+    /// Evaluate admission policies (policy-controller CIPs, rsign ImagePolicy) against images.
+    Policy(crate::commands::policy::PolicyArgs),
     /// Sign container images (registry or `oci:` layout) with a private key.
     Sign(crate::commands::sign::SignArgs),
     /// Verify container image signatures with public keys.

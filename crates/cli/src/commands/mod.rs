@@ -11,6 +11,7 @@ pub mod generate_key_pair;
 pub mod import_key_pair;
 pub mod load;
 pub mod login;
+pub mod policy;
 pub mod predicate;
 pub mod public_key;
 pub mod save;
@@ -56,6 +57,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
         Command::Download(args) => download::run(args.try_into()?, printer),
         Command::Clean(args) => clean::run(args.try_into()?, printer),
         Command::Login(args) => login::run(args.try_into()?, printer),
+        Command::Policy(args) => policy::run(args.try_into()?, printer),
         Command::Sign(args) => sign::run(args.try_into()?, printer),
         Command::Verify(args) => verify::run(args.try_into()?, printer),
     }
