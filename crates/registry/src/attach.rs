@@ -346,18 +346,22 @@ async fn read_inner(
     let Some(fetched) = repo.get_manifest(&TagOrDigest::Tag(tag.clone())).await? else {
         return Ok(None);
     };
-    let invalid = |reason: String| Error::InvalidContent {
-        what: format!("{kind} manifest `{tag}`"),
-        location: repo.display_name(),
-        reason,
-    };
-    let parsed = Manifest::parse(&fetched.bytes, Some(&fetched.media_type))
-        .map_err(|e| invalid(error_chain(&e)))?;
+    let parsed = Manifest::parse(&fetched.bytes, Some(&fetched.media_type)).map_err(|source| {
+        Error::Manifest {
+            what: format!("{kind} manifest `{tag}`"),
+            location: repo.display_name(),
+            source,
+        }
+    })?;
     let Some(manifest) = parsed.as_image() else {
-        return Err(invalid(format!(
-            "it is an index (`{}`), not an image manifest",
-            parsed.media_type()
-        )));
+        return Err(Error::InvalidContent {
+            what: format!("{kind} manifest `{tag}`"),
+            location: repo.display_name(),
+            reason: format!(
+                "it is an index (`{}`), not an image manifest",
+                crate::error::echo(parsed.media_type())
+            ),
+        });
     };
     let limits = &options.limits;
     let what = format!("{kind} manifest `{tag}` in {}", repo.display_name());
@@ -376,9 +380,7 @@ async fn read_inner(
     if enforce_signature_limit && kind == AttachmentKind::Signature {
         limits.check_signatures(&what, count)?;
     }
-    for d in &manifest.layers {
-        limits.check_blob_size(&format!("layer {} of {what}", d.digest), d.size)?;
-    }
+    check_layer_sizes(&manifest.layers, kind, limits, &what)?;
     let concurrency = options.fetch_concurrency.max(1);
     let layers: Vec<AttachedLayer> = futures::stream::iter(manifest.layers.iter().cloned())
         .map(|descriptor| async move {
@@ -399,39 +401,75 @@ async fn read_inner(
     }))
 }
 
-/// Defence in depth: the store promised these checks; they are cheap to repeat.
-fn check_blob(repo: &dyn Repository, d: &Descriptor, payload: &[u8]) -> Result<(), Error> {
-    if payload.len() as u64 != d.size {
-        return Err(Error::InvalidContent {
-            what: format!("layer {}", d.digest),
-            location: repo.display_name(),
-            reason: format!(
-                "{} bytes arrived, the descriptor says {}",
-                payload.len(),
-                d.size
-            ),
-        });
+/// The largest layer a `kind` attachment may have: what rsign-core would
+/// accept as a payload of that kind (a simple-signing payload for `.sig`, a
+/// DSSE envelope for `.att`), and [`Limits::max_blob_bytes`] in any case.
+fn layer_limit(kind: AttachmentKind, limits: &Limits) -> (u64, &'static str) {
+    let kind_limit = match kind {
+        AttachmentKind::Signature => Some((
+            rsign_core::simple_signing::MAX_PAYLOAD_BYTES as u64,
+            "signature payloads are limited to rsign_core::simple_signing::MAX_PAYLOAD_BYTES (256 KiB); a larger layer cannot be a valid signature",
+        )),
+        AttachmentKind::Attestation => Some((
+            rsign_core::dsse::MAX_ENVELOPE_BYTES as u64,
+            "attestation envelopes are limited to rsign_core::dsse::MAX_ENVELOPE_BYTES (32 MiB); a larger layer cannot be a valid attestation",
+        )),
+        _ => None,
+    };
+    match kind_limit {
+        Some((l, hint)) if l <= limits.max_blob_bytes => (l, hint),
+        _ => (
+            limits.max_blob_bytes,
+            "raise `Limits::max_blob_bytes` if this layer is expected",
+        ),
     }
-    if !d.digest.matches(payload) {
-        return Err(Error::DigestMismatch {
-            what: "layer",
-            location: repo.display_name(),
-            expected: d.digest.clone(),
-            actual: d.digest.of_same_algorithm(payload),
+}
+
+/// Checks every layer's declared size against its kind's limit and the sum
+/// against [`Limits::max_total_attachment_bytes`], before anything is fetched.
+fn check_layer_sizes(
+    layers: &[Descriptor],
+    kind: AttachmentKind,
+    limits: &Limits,
+    what: &str,
+) -> Result<(), Error> {
+    let (per_layer, hint) = layer_limit(kind, limits);
+    let mut total: u64 = 0;
+    for d in layers {
+        if d.size > per_layer {
+            return Err(Error::LimitExceeded {
+                what: format!("layer {} of {what}", d.digest),
+                limit: per_layer,
+                found: d.size,
+                unit: "bytes",
+                hint: hint.to_owned(),
+            });
+        }
+        total = total.checked_add(d.size).unwrap_or(u64::MAX);
+    }
+    if total > limits.max_total_attachment_bytes {
+        return Err(Error::LimitExceeded {
+            what: format!("total size of the layers of {what}"),
+            limit: limits.max_total_attachment_bytes,
+            found: total,
+            unit: "bytes",
+            hint: "raise `Limits::max_total_attachment_bytes` if these attachments are expected, or clean up stale attachments".to_owned(),
         });
     }
     Ok(())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+/// Defence in depth: the store promised these checks; they are cheap to repeat.
+fn check_blob(repo: &dyn Repository, d: &Descriptor, payload: &[u8]) -> Result<(), Error> {
+    crate::error::verify_bytes(
+        "layer",
+        &repo.display_name(),
+        &d.digest,
+        Some(d.size),
+        payload,
+        None,
+    )
+    .map(drop)
 }
 
 /// Whether two descriptors denote the same layer (media type, digest, size,

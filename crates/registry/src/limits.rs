@@ -18,6 +18,10 @@ pub struct Limits {
     pub max_signatures: u64,
     /// Most tags listed for one repository (default 100 000).
     pub max_tags: u64,
+    /// Most bytes of attachment layers (signatures, attestations, SBOMs)
+    /// held in memory for one attachment manifest, summed over its layer
+    /// descriptors and checked before any layer is fetched (default 256 MiB).
+    pub max_total_attachment_bytes: u64,
 }
 
 impl Default for Limits {
@@ -28,6 +32,7 @@ impl Default for Limits {
             max_layers: 1000,
             max_signatures: 100,
             max_tags: 100_000,
+            max_total_attachment_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -117,5 +122,6 @@ mod tests {
         assert!(l.check_signatures("s", 100).is_ok());
         assert!(l.check_signatures("s", 101).is_err());
         assert!(l.check_blob_size("b", (128 << 20) + 1).is_err());
+        assert_eq!(l.max_total_attachment_bytes, 256 << 20);
     }
 }

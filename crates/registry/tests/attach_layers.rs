@@ -599,3 +599,98 @@ async fn confirmation_read_recovers_an_overwritten_layer() {
         vec![sig(0).payload, sig(7).payload, sig(1).payload]
     );
 }
+
+/// Puts a signature manifest whose layer descriptors declare `sizes`; the
+/// blobs themselves are never written, so any fetch would fail as not found.
+async fn put_declared_sizes(repo: &OciLayout, kind: AttachmentKind, sizes: &[u64]) {
+    let layers = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            let mut d = sig(i).descriptor();
+            d.size = size;
+            d.digest = Digest::sha256_of(format!("absent {i}").as_bytes());
+            d
+        })
+        .collect();
+    let built = oci::cosign_signature_manifest(layers);
+    repo.put_blob(&built.config_bytes).await.unwrap();
+    repo.put_manifest(
+        Some(&kind.tag_for(&image())),
+        oci::OCI_MANIFEST,
+        &built.manifest_bytes,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn oversize_attachment_layers_are_refused_before_fetching() {
+    // One `.sig` layer over the simple-signing payload limit.
+    let (_dir, repo) = layout();
+    let too_big = rsign_core::simple_signing::MAX_PAYLOAD_BYTES as u64 + 1;
+    put_declared_sizes(&repo, AttachmentKind::Signature, &[10, too_big]).await;
+    let err = read_attachments(&repo, &image(), AttachmentKind::Signature, &fast())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::LimitExceeded {
+            limit, found, hint, ..
+        } => {
+            assert_eq!(*limit, too_big - 1);
+            assert_eq!(*found, too_big);
+            assert!(hint.contains("MAX_PAYLOAD_BYTES"), "{hint}");
+        }
+        other => panic!("expected LimitExceeded, got {other}"),
+    }
+
+    // An `.att` layer may be larger than a signature, up to the DSSE limit.
+    let (_dir, repo) = layout();
+    put_declared_sizes(&repo, AttachmentKind::Attestation, &[too_big]).await;
+    let err = read_attachments(&repo, &image(), AttachmentKind::Attestation, &fast())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "fetched: {err}");
+    let huge = rsign_core::dsse::MAX_ENVELOPE_BYTES as u64 + 1;
+    put_declared_sizes(&repo, AttachmentKind::Attestation, &[huge]).await;
+    let err = read_attachments(&repo, &image(), AttachmentKind::Attestation, &fast())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LimitExceeded { found, .. } if found == huge),
+        "{err}"
+    );
+
+    // Many layers each under the limit, together over the total.
+    let (_dir, repo) = layout();
+    let each = 20 * 1024 * 1024;
+    put_declared_sizes(&repo, AttachmentKind::Attestation, &[each; 13]).await;
+    let err = read_attachments(&repo, &image(), AttachmentKind::Attestation, &fast())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::LimitExceeded {
+            limit, found, hint, ..
+        } => {
+            assert_eq!(*limit, 256 << 20);
+            assert_eq!(*found, 13 * each);
+            assert!(hint.contains("max_total_attachment_bytes"), "{hint}");
+        }
+        other => panic!("expected LimitExceeded, got {other}"),
+    }
+    // Sizes that overflow u64 when summed are refused, not wrapped.
+    let mut generous = fast();
+    generous.limits.max_blob_bytes = u64::MAX;
+    generous.limits.max_total_attachment_bytes = u64::MAX - 1;
+    let (_dir, repo) = layout();
+    put_declared_sizes(
+        &repo,
+        AttachmentKind::Sbom,
+        &[u64::MAX / 2 + 1, u64::MAX / 2 + 1],
+    )
+    .await;
+    let err = read_attachments(&repo, &image(), AttachmentKind::Sbom, &generous)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+}
