@@ -23,6 +23,7 @@ use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::error::NoStdError;
 use super::{KeyError, Password, pem};
 
 /// The PEM label cosign writes.
@@ -96,10 +97,10 @@ fn derive_key(
     log_n: u8,
 ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let params = scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P)
-        .map_err(|e| KeyError::malformed("scrypt parameters", e.to_string()))?;
+        .map_err(|e| KeyError::malformed("scrypt parameters", e))?;
     let mut key = Zeroizing::new([0u8; 32]);
     scrypt::scrypt(password.as_bytes(), salt, &params, key.as_mut_slice())
-        .map_err(|e| KeyError::malformed("scrypt output length", e.to_string()))?;
+        .map_err(|e| KeyError::malformed("scrypt output length", e))?;
     Ok(key)
 }
 
@@ -164,7 +165,7 @@ pub(crate) fn decrypt(input: &[u8], password: &Password) -> Result<Zeroizing<Vec
 
     let key = derive_key(password, &salt, log_n)?;
     let cipher = XSalsa20Poly1305::new_from_slice(key.as_slice())
-        .map_err(|e| KeyError::malformed("secretbox key", e.to_string()))?;
+        .map_err(|e| KeyError::malformed("secretbox key", NoStdError(e)))?;
     // Length checked above: `from_slice` cannot assert.
     let nonce = Nonce::from_slice(&nonce);
     cipher
@@ -180,7 +181,7 @@ pub(crate) fn encrypt(
 ) -> Result<Zeroizing<String>, KeyError> {
     let random = |buf: &mut [u8]| {
         getrandom::fill(buf).map_err(|e| KeyError::Random {
-            source: e.to_string().into(),
+            source: NoStdError(e).into(),
         })
     };
     let mut salt = [0u8; SALT_LEN];
@@ -190,14 +191,14 @@ pub(crate) fn encrypt(
 
     let key = derive_key(password, &salt, WRITE_LOG_N)?;
     let cipher = XSalsa20Poly1305::new_from_slice(key.as_slice())
-        .map_err(|e| KeyError::encode("secretbox key", e.to_string()))?;
+        .map_err(|e| KeyError::encode("secretbox key", NoStdError(e)))?;
     // Reserve room for the tag so the plaintext is never reallocated (and
     // left behind un-zeroized).
     let mut buffer = Zeroizing::new(Vec::with_capacity(pkcs8_der.len() + TAG_LEN));
     buffer.extend_from_slice(pkcs8_der);
     cipher
         .encrypt_in_place(Nonce::from_slice(&nonce), b"", &mut *buffer)
-        .map_err(|e| KeyError::encode("secretbox ciphertext", e.to_string()))?;
+        .map_err(|e| KeyError::encode("secretbox ciphertext", NoStdError(e)))?;
 
     let file = EncryptedKeyFile {
         kdf: Kdf {

@@ -5,6 +5,20 @@ use super::KeyAlgorithm;
 /// A boxed error source, for the many parser errors of the key-format crates.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An error of a `no_std` dependency (built without its `std` feature, so
+/// its error type does not implement [`std::error::Error`]), wrapped so it
+/// can still be carried as a typed `#[source]` instead of as a string.
+#[derive(Debug)]
+pub(crate) struct NoStdError<E>(pub(crate) E);
+
+impl<E: std::fmt::Display> std::fmt::Display for NoStdError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for NoStdError<E> {}
+
 /// Why a key could not be loaded, imported, generated or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -172,4 +186,28 @@ pub enum SignatureError {
         #[source]
         source: BoxError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn no_std_errors_are_carried_as_typed_sources() {
+        let err = KeyError::encode(
+            "secretbox ciphertext",
+            NoStdError(crypto_secretbox::aead::Error),
+        );
+        let source = err.source().expect("encode errors carry a source");
+        assert!(
+            source
+                .downcast_ref::<NoStdError<crypto_secretbox::aead::Error>>()
+                .is_some()
+        );
+        assert_eq!(
+            source.to_string(),
+            crypto_secretbox::aead::Error.to_string()
+        );
+    }
 }

@@ -51,7 +51,7 @@ impl PrivateKey {
         for _ in 0..8 {
             let mut bytes = Zeroizing::new([0u8; 32]);
             getrandom::fill(bytes.as_mut_slice()).map_err(|e| KeyError::Random {
-                source: e.to_string().into(),
+                source: super::error::NoStdError(e).into(),
             })?;
             if let Ok(sk) = p256::ecdsa::SigningKey::from_slice(bytes.as_slice()) {
                 return Self::from_p256(sk);
