@@ -324,6 +324,15 @@ impl Inner {
             .map_err(|e| io_err("create a temporary file in", dir, e))?;
         tmp.write_all(bytes)
             .map_err(|e| io_err("write", tmp.path(), e))?;
+        // tempfile creates 0600 files; blobs and index.json are meant to be
+        // readable by whoever may read the layout, as other tools write them.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o644))
+                .map_err(|e| io_err("set permissions of", tmp.path(), e))?;
+        }
         tmp.as_file()
             .sync_all()
             .map_err(|e| io_err("sync", tmp.path(), e))?;
@@ -345,10 +354,16 @@ impl Inner {
                     self.invalid("`oci-layout` file", format!("{found} bytes is too large"))
                 );
             }
+            Err(ReadError::NotRegular) => {
+                return Err(self.invalid("`oci-layout` file", "it is not a regular file".into()));
+            }
             Err(ReadError::Io(e)) => return Err(io_err("read", &path, e)),
         };
-        let parsed: LayoutFile = serde_json::from_slice(&bytes)
-            .map_err(|e| self.invalid("`oci-layout` file", e.to_string()))?;
+        let parsed: LayoutFile = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "`oci-layout` file".to_owned(),
+            location: self.location(),
+            source,
+        })?;
         if parsed.image_layout_version != IMAGE_LAYOUT_VERSION {
             return Err(self.invalid(
                 "`oci-layout` file",
@@ -393,10 +408,16 @@ impl Inner {
                     hint: "raise `LayoutOptions::max_index_bytes`".into(),
                 });
             }
+            Err(ReadError::NotRegular) => {
+                return Err(self.invalid("`index.json`", "it is not a regular file".into()));
+            }
             Err(ReadError::Io(e)) => return Err(io_err("read", &path, e)),
         };
-        let index: IndexFile = serde_json::from_slice(&bytes)
-            .map_err(|e| self.invalid("`index.json`", e.to_string()))?;
+        let index: IndexFile = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "`index.json`".to_owned(),
+            location: self.location(),
+            source,
+        })?;
         if index.schema_version != 2 {
             return Err(self.invalid(
                 "`index.json`",
@@ -465,6 +486,17 @@ impl Inner {
             return Err(too_big(size));
         }
         let path = self.blob_path(digest);
+        // Inspect before opening: opening a FIFO planted in the layout would block.
+        match regular_file_len(&path) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(None),
+            Err(ReadError::Io(e)) => return Err(io_err("inspect", &path, e)),
+            Err(ReadError::TooBig(_)) | Err(ReadError::NotRegular) => {
+                return Err(
+                    self.invalid(what, format!("`{}` is not a regular file", path.display()))
+                );
+            }
+        }
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -493,14 +525,14 @@ impl Inner {
         if bytes.len() as u64 != len {
             return Err(self.invalid(what, format!("{digest} changed size while being read")));
         }
-        if !digest.matches(&bytes) {
-            return Err(Error::DigestMismatch {
-                what,
-                location: format!("{}", path.display()),
-                expected: digest.clone(),
-                actual: digest.of_same_algorithm(&bytes),
-            });
-        }
+        crate::error::verify_bytes(
+            what,
+            &path.display().to_string(),
+            digest,
+            None,
+            &bytes,
+            None,
+        )?;
         Ok(Some(bytes))
     }
 
@@ -563,8 +595,11 @@ impl Inner {
             media_type: Option<String>,
             manifests: Option<serde::de::IgnoredAny>,
         }
-        let probe: Probe = serde_json::from_slice(bytes)
-            .map_err(|e| self.invalid("manifest", format!("not a JSON manifest: {e}")))?;
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            what: "manifest".to_owned(),
+            location: self.location(),
+            source,
+        })?;
         Ok(match (probe.media_type, probe.manifests) {
             (Some(mt), _) => mt,
             (None, Some(_)) => INDEX_MEDIA_TYPE.to_owned(),
@@ -591,10 +626,14 @@ impl Inner {
         }
         let digest = Digest::sha256_of(bytes);
         let path = self.blob_path(&digest);
-        if let Ok(meta) = fs::metadata(&path)
+        if let Ok(meta) = fs::symlink_metadata(&path)
             && meta.is_file()
             && meta.len() == len
+            && touch(&path)
         {
+            // Reused: its fresh mtime keeps a concurrent `gc` (which spares
+            // blobs younger than its grace period) from deleting it before
+            // the index refers to it. Blobs that cannot be touched are rewritten.
             return Ok(digest);
         }
         let dir = self.root.join("blobs").join(digest.algorithm().as_str());
@@ -624,6 +663,7 @@ impl Inner {
                 "it must have 1 to 255 characters".into(),
             ));
         }
+        // The caller's bytes, not the store's: a plain invalid-content error.
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
             .map_err(|e| self.invalid("manifest", format!("not JSON: {e}")))?;
         let digest = self.write_blob(
@@ -798,6 +838,8 @@ impl Inner {
                     .and_then(|t| now.duration_since(t).ok())
                     .is_some_and(|age| age >= grace);
                 if old_enough {
+                    // Never delete on a lock taken over as stale: a writer may be mid-update.
+                    lock.ensure_held()?;
                     let path = entry.path();
                     fs::remove_file(&path).map_err(|e| io_err("remove", &path, e))?;
                     removed += 1;
@@ -957,17 +999,59 @@ fn validate_tag(tag: &str) -> Result<(), String> {
 
 enum ReadError {
     TooBig(u64),
+    /// A directory, FIFO, socket or device where a file was expected.
+    NotRegular,
     Io(io::Error),
+}
+
+/// Updates a file's modification time to now; false when that fails.
+fn touch(path: &Path) -> bool {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now()))
+        .is_ok()
+}
+
+/// The length of the regular file at `path` (a symlink is followed, but must
+/// end at a regular file); `None` when nothing is there. Checked before
+/// opening, so a FIFO or device planted in a layout is never opened.
+fn regular_file_len(path: &Path) -> Result<Option<u64>, ReadError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ReadError::Io(e)),
+    };
+    let meta = if meta.file_type().is_symlink() {
+        match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    } else {
+        meta
+    };
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    Ok(Some(meta.len()))
 }
 
 /// Reads a whole small file, refusing files over `limit` (checked on metadata first).
 fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    if regular_file_len(path)?.is_none() {
+        return Ok(None);
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ReadError::Io(e)),
     };
-    let len = file.metadata().map_err(ReadError::Io)?.len();
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    let len = meta.len();
     if len > limit {
         return Err(ReadError::TooBig(len));
     }
@@ -1265,5 +1349,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         let lock = IndexLock::acquire(dir.path(), &opts).unwrap();
         lock.ensure_held().unwrap();
+        let on_disk = fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(on_disk, lock.token);
+        assert!(on_disk.starts_with("rsign pid "), "{on_disk}");
     }
 }

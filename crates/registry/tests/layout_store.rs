@@ -510,3 +510,87 @@ async fn cosign_save_layouts_are_read_and_updated() {
         new
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn written_files_are_world_readable() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = OciLayout::create(dir.path()).unwrap();
+    let digest = put_image(&layout, "v1", b"perm").await;
+    for path in [
+        dir.path().join("index.json"),
+        blob_path(dir.path(), &digest),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn reused_blobs_are_refreshed_so_gc_spares_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = OciLayout::create(dir.path()).unwrap();
+    let digest = layout
+        .put_blob(b"pushed, not yet referenced")
+        .await
+        .unwrap();
+    let path = blob_path(dir.path(), &digest);
+    // Age the blob past the grace period, as if pushed long ago.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // A writer pushes the same bytes again (about to reference them): the
+    // blob is reused, and its mtime is refreshed.
+    assert_eq!(
+        layout
+            .put_blob(b"pushed, not yet referenced")
+            .await
+            .unwrap(),
+        digest
+    );
+    let removed = layout
+        .gc(std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(removed, 0);
+    assert!(path.exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_in_place_of_a_blob_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = OciLayout::create(dir.path()).unwrap();
+    let digest = Digest::sha256_of(b"fifo");
+    let path = blob_path(dir.path(), &digest);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&path).status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable; skipping");
+        return;
+    }
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        layout.get_blob(&digest, 4),
+    )
+    .await
+    .expect("reading a FIFO blob must not block");
+    let err = read.unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // The same for index.json.
+    std::fs::remove_file(dir.path().join("index.json")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("index.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tags = tokio::time::timeout(std::time::Duration::from_secs(10), layout.list_tags())
+        .await
+        .expect("reading a FIFO index.json must not block");
+    assert!(tags.is_err());
+}
