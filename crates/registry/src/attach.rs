@@ -445,7 +445,8 @@ fn check_layer_sizes(
                 hint: hint.to_owned(),
             });
         }
-        total = total.checked_add(d.size).unwrap_or(u64::MAX);
+        // Saturates: an overflowing sum is over any limit anyway.
+        total = total.saturating_add(d.size);
     }
     if total > limits.max_total_attachment_bytes {
         return Err(Error::LimitExceeded {
