@@ -2,8 +2,9 @@
 
 use std::fmt;
 
+use ecdsa::signature::SignatureEncoding;
 use ecdsa::signature::Signer as _;
-use ecdsa::signature::hazmat::PrehashSigner as _;
+use ecdsa::signature::hazmat::PrehashSigner;
 use pkcs8::EncodePrivateKey as _;
 use pkcs8::der::Decode as _;
 use sha2::Digest as _;
@@ -233,29 +234,26 @@ impl PrivateKey {
         matches!(self.secret, Secret::Ed25519(_))
     }
 
+    /// Signs a SHA-256 digest with `signer`, encoding the signature as `S`
+    /// (DER for ECDSA, the raw PKCS#1 v1.5 block for RSA).
+    fn sign_digest<K, S>(&self, signer: &K, sha256: &[u8; 32]) -> Result<Vec<u8>, SignatureError>
+    where
+        K: PrehashSigner<S>,
+        S: SignatureEncoding,
+    {
+        let sig: S = signer
+            .sign_prehash(sha256)
+            .map_err(|e| self.signing_error(e))?;
+        Ok(sig.to_vec())
+    }
+
     /// Signs a SHA-256 digest (ECDSA and RSA; Ed25519 is pure and refuses).
     pub(crate) fn sign_prehashed(&self, sha256: &[u8; 32]) -> Result<Vec<u8>, SignatureError> {
         match &self.secret {
-            Secret::P256(sk) => {
-                let sig: p256::ecdsa::DerSignature =
-                    sk.sign_prehash(sha256).map_err(|e| self.signing_error(e))?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            Secret::P384(sk) => {
-                let sig: p384::ecdsa::DerSignature =
-                    sk.sign_prehash(sha256).map_err(|e| self.signing_error(e))?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            Secret::P521(sk) => {
-                let sig: p521::ecdsa::DerSignature =
-                    sk.sign_prehash(sha256).map_err(|e| self.signing_error(e))?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            Secret::Rsa(sk) => {
-                let sig: rsa::pkcs1v15::Signature =
-                    sk.sign_prehash(sha256).map_err(|e| self.signing_error(e))?;
-                Ok(Box::<[u8]>::from(sig).into_vec())
-            }
+            Secret::P256(sk) => self.sign_digest::<_, p256::ecdsa::DerSignature>(sk, sha256),
+            Secret::P384(sk) => self.sign_digest::<_, p384::ecdsa::DerSignature>(sk, sha256),
+            Secret::P521(sk) => self.sign_digest::<_, p521::ecdsa::DerSignature>(sk, sha256),
+            Secret::Rsa(sk) => self.sign_digest::<_, rsa::pkcs1v15::Signature>(&**sk, sha256),
             Secret::Ed25519(_) => Err(SignatureError::UnsupportedForAlgorithm {
                 algorithm: self.algorithm(),
                 operation: "signing a prehashed message",

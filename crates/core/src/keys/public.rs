@@ -219,44 +219,51 @@ impl PublicKey {
     }
 
     pub(crate) fn from_p256(vk: p256::ecdsa::VerifyingKey) -> Result<Self, KeyError> {
-        let spki_der = vk
-            .to_public_key_der()
-            .map_err(|e| KeyError::encode("P-256 public key", e))?
-            .into_vec();
-        let ring_key = vk.to_sec1_point(false).as_bytes().to_vec();
-        Ok(Self {
-            spki_der,
-            ring_key,
-            algorithm: KeyAlgorithm::EcdsaP256,
-            inner: Inner::P256(vk),
-        })
+        let (spki, point) = (vk.to_public_key_der(), vk.to_sec1_point(false));
+        Self::from_ecdsa(
+            spki,
+            point.as_bytes(),
+            KeyAlgorithm::EcdsaP256,
+            Inner::P256(vk),
+        )
     }
 
     pub(crate) fn from_p384(vk: p384::ecdsa::VerifyingKey) -> Result<Self, KeyError> {
-        let spki_der = vk
-            .to_public_key_der()
-            .map_err(|e| KeyError::encode("P-384 public key", e))?
-            .into_vec();
-        let ring_key = vk.to_sec1_point(false).as_bytes().to_vec();
-        Ok(Self {
-            spki_der,
-            ring_key,
-            algorithm: KeyAlgorithm::EcdsaP384,
-            inner: Inner::P384(vk),
-        })
+        let (spki, point) = (vk.to_public_key_der(), vk.to_sec1_point(false));
+        Self::from_ecdsa(
+            spki,
+            point.as_bytes(),
+            KeyAlgorithm::EcdsaP384,
+            Inner::P384(vk),
+        )
     }
 
     pub(crate) fn from_p521(vk: p521::ecdsa::VerifyingKey) -> Result<Self, KeyError> {
-        let spki_der = vk
-            .to_public_key_der()
-            .map_err(|e| KeyError::encode("P-521 public key", e))?
+        let (spki, point) = (vk.to_public_key_der(), vk.to_sec1_point(false));
+        Self::from_ecdsa(
+            spki,
+            point.as_bytes(),
+            KeyAlgorithm::EcdsaP521,
+            Inner::P521(vk),
+        )
+    }
+
+    /// An ECDSA key from its SPKI encoding and its uncompressed SEC1 point
+    /// (the form `ring` verifies with), both computed by the curve's crate.
+    fn from_ecdsa(
+        spki_der: spki::Result<spki::Document>,
+        uncompressed_point: &[u8],
+        algorithm: KeyAlgorithm,
+        inner: Inner,
+    ) -> Result<Self, KeyError> {
+        let spki_der = spki_der
+            .map_err(|e| KeyError::encode("ECDSA public key", e))?
             .into_vec();
-        let ring_key = vk.to_sec1_point(false).as_bytes().to_vec();
         Ok(Self {
             spki_der,
-            ring_key,
-            algorithm: KeyAlgorithm::EcdsaP521,
-            inner: Inner::P521(vk),
+            ring_key: uncompressed_point.to_vec(),
+            algorithm,
+            inner,
         })
     }
 
