@@ -6,8 +6,9 @@
 //! credential store, the `auths` entries of `config.json`; otherwise anonymous.
 //!
 //! The bearer-token flow (a `WWW-Authenticate: Bearer realm=…` challenge, a
-//! token request to the realm with these credentials) is done by `oci-client`;
-//! tokens are cached per registry, repository and operation and reused.
+//! token request to the realm with these credentials) is done by rsign itself
+//! for reads and deletes (see [`crate::client`]) and by `oci-client` for
+//! uploads; tokens are cached per registry, repository and operation and reused.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -47,9 +48,12 @@ impl Credentials {
         matches!(self, Self::Anonymous)
     }
 
-    /// The form `oci-client` uses. Identity tokens need an OAuth2 refresh-token
-    /// exchange that `oci-client` does not implement; they fall back to
-    /// anonymous access with a warning.
+    /// The form `oci-client` uses, built per upload rather than kept: its
+    /// `RegistryAuth::Basic` holds the password in a plain `String` (which
+    /// `oci-client` also keeps in its own credential store while the client
+    /// lives; a residual exposure rsign cannot remove without replacing the
+    /// upload path). Identity tokens need an OAuth2 refresh-token exchange
+    /// that is not implemented; they fall back to anonymous access with a warning.
     pub(crate) fn to_oci_auth(&self, registry: &str) -> oci_client::secrets::RegistryAuth {
         use oci_client::secrets::RegistryAuth;
         match self {
@@ -104,6 +108,15 @@ pub enum CredentialError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// The Docker configuration file is not valid JSON of the expected shape.
+    #[error("docker config `{path}` is not valid JSON of the expected shape")]
+    ParseConfig {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
     },
     /// A credential helper failed, timed out or answered nonsense.
     #[error("credential helper `docker-credential-{helper}` failed for {server}: {reason}")]

@@ -132,7 +132,11 @@ impl DockerConfig {
             path: path.to_owned(),
             reason,
         };
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawConfig =
+            serde_json::from_slice(bytes).map_err(|source| CredentialError::ParseConfig {
+                path: path.to_owned(),
+                source,
+            })?;
         let mut auths = BTreeMap::new();
         for (key, entry) in raw.auths {
             let creds = decode_auth_entry(&entry)
@@ -370,25 +374,31 @@ fn run_helper(
         // A helper that exits without reading its input is not an error here.
         let _ = stdin.write_all(input);
     }
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let read = |pipe: Option<std::process::ChildStdout>| {
+    // Each pipe is read on its own thread and handed over through a channel,
+    // so waiting for it can be bounded: a process the helper started may keep
+    // the pipe open after the helper exits. Such a thread is left behind (it
+    // ends when the pipe closes); its buffer is zeroized when dropped.
+    let (out_tx, out_rx) = std::sync::mpsc::channel::<Zeroizing<Vec<u8>>>();
+    let (err_tx, err_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    if let Some(pipe) = child.stdout.take() {
+        std::thread::spawn(move || {
+            // Capacity for the whole bounded answer, so growing the buffer rarely leaves copies of the secret.
+            let mut buf = Zeroizing::new(Vec::with_capacity(MAX_HELPER_OUTPUT as usize + 1));
+            let _ = pipe.take(MAX_HELPER_OUTPUT).read_to_end(&mut buf);
+            let _ = out_tx.send(buf);
+        });
+    } else {
+        drop(out_tx);
+    }
+    if let Some(pipe) = child.stderr.take() {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(MAX_HELPER_OUTPUT).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out_thread = read(stdout);
-    let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = stderr {
-            let _ = p.take(MAX_HELPER_OUTPUT).read_to_end(&mut buf);
-        }
-        buf
-    });
+            let _ = pipe.take(MAX_HELPER_OUTPUT).read_to_end(&mut buf);
+            let _ = err_tx.send(buf);
+        });
+    } else {
+        drop(err_tx);
+    }
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -402,8 +412,23 @@ fn run_helper(
             Err(e) => return Err(format!("cannot wait for `{program_shown}`: {e}")),
         }
     };
-    let stdout = Zeroizing::new(out_thread.join().unwrap_or_default());
-    let stderr = err_thread.join().unwrap_or_default();
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let open_pipe = || {
+        format!(
+            "`{program_shown}` exited but its output stayed open for {} s (a process it started holds it)",
+            timeout.as_secs()
+        )
+    };
+    let stdout = match out_rx.recv_timeout(remaining()) {
+        Ok(b) => b,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Zeroizing::new(Vec::new()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(open_pipe()),
+    };
+    let stderr = match err_rx.recv_timeout(remaining()) {
+        Ok(b) => b,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Vec::new(),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(open_pipe()),
+    };
     Ok(HelperOutput {
         success: status.success(),
         stdout,
@@ -449,9 +474,9 @@ pub fn login(
     };
     let mut root: serde_json::Map<String, serde_json::Value> = match &existing {
         Some(bytes) => {
-            serde_json::from_slice(bytes).map_err(|e| CredentialError::InvalidConfig {
+            serde_json::from_slice(bytes).map_err(|source| CredentialError::ParseConfig {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?
         }
         None => serde_json::Map::new(),
@@ -471,7 +496,8 @@ pub fn login(
         )?;
         serde_json::json!({})
     } else {
-        let encoded = Zeroizing::new(BASE64.encode(format!("{username}:{password}")));
+        let raw = Zeroizing::new(format!("{username}:{password}"));
+        let encoded = Zeroizing::new(BASE64.encode(raw.as_bytes()));
         serde_json::json!({ "auth": encoded.as_str() })
     };
     let auths = root
@@ -608,7 +634,7 @@ mod tests {
             assert!(
                 matches!(
                     DockerConfig::parse(Path::new("c"), bad),
-                    Err(CredentialError::InvalidConfig { .. })
+                    Err(CredentialError::InvalidConfig { .. } | CredentialError::ParseConfig { .. })
                 ),
                 "{}",
                 String::from_utf8_lossy(bad)
@@ -783,5 +809,27 @@ esac"#,
         assert!(err.to_string().contains("cannot run"), "{err}");
         let err = helper_get(None, "../evil", "x.example", HELPER_TIMEOUT).unwrap_err();
         assert!(matches!(err, CredentialError::Helper { .. }));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_grandchild_holding_the_output_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        // The helper exits at once, leaving a background process with its stdout.
+        fake_helper(dir.path(), "sleep 30 &\nexit 0");
+        let started = Instant::now();
+        let err = helper_get(
+            Some(dir.path()),
+            "rsigntest",
+            "x.example",
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("output stayed open"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
