@@ -145,6 +145,25 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
     out
 }
 
+/// Longest media type accepted from a store (RFC 6838 allows 127 + 1 + 127).
+pub(crate) const MAX_MEDIA_TYPE_LEN: usize = 255;
+
+/// Refuses a media type from a store longer than [`MAX_MEDIA_TYPE_LEN`], so
+/// that no later message echoes an unbounded string.
+pub(crate) fn check_media_type(what: &str, location: &str, media_type: &str) -> Result<(), Error> {
+    if media_type.len() > MAX_MEDIA_TYPE_LEN {
+        return Err(Error::InvalidContent {
+            what: what.to_owned(),
+            location: location.to_owned(),
+            reason: format!(
+                "media type `{}` is longer than {MAX_MEDIA_TYPE_LEN} bytes",
+                echo(media_type)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Checks fetched `bytes` against `expected` (their length against
 /// `expected_size` when given). `precomputed` is a SHA-256 of the bytes
 /// already computed while reading, reused when `expected` is SHA-256.
@@ -217,5 +236,9 @@ mod tests {
         assert!(e.ends_with('…'));
         assert!(!e.contains('\n'));
         assert_eq!(echo("short"), "short");
+        assert!(check_media_type("m", "l", "application/json").is_ok());
+        let long = "a".repeat(10_000);
+        let err = check_media_type("m", "l", &long).unwrap_err().to_string();
+        assert!(err.len() < 400, "{}", err.len());
     }
 }

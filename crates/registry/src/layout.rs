@@ -563,6 +563,7 @@ impl Inner {
                         what: format!("manifest {} (tagged `{tag}`)", entry.digest),
                         location: self.location(),
                     })?;
+                crate::error::check_media_type("manifest", &self.location(), &entry.media_type)?;
                 Ok(Some(FetchedManifest {
                     digest: entry.digest.clone(),
                     media_type: entry.media_type.clone(),
@@ -578,6 +579,7 @@ impl Inner {
                     Some(e) => e.media_type.clone(),
                     None => self.sniff_media_type(&bytes)?,
                 };
+                crate::error::check_media_type("manifest", &self.location(), &media_type)?;
                 Ok(Some(FetchedManifest {
                     digest: digest.clone(),
                     media_type,

@@ -754,3 +754,32 @@ async fn tag_pages_follow_link_headers() {
     assert_eq!(repo.list_tags().await.unwrap(), vec!["a", "b", "c"]);
     assert_eq!(server.hits("GET", "/v2/app/tags/list"), 2);
 }
+
+#[tokio::test]
+async fn huge_media_types_and_digest_headers_are_not_echoed() {
+    let body = manifest_bytes();
+    let long = format!("application/{}", "x".repeat(5000));
+    let server = Server::start(move |seen, _| {
+        if seen.path.ends_with("/badmt") {
+            Reply::new(200, Body::Full(body.clone())).header("Content-Type", &long)
+        } else {
+            Reply::new(200, Body::Full(body.clone()))
+                .header("Content-Type", OCI_MANIFEST)
+                .header(
+                    "Docker-Content-Digest",
+                    &format!("sha256:{}", "z".repeat(5000)),
+                )
+        }
+    })
+    .await;
+    let repo = client().repository(&server.reference("app")).unwrap();
+    for tag in ["badmt", "baddigest"] {
+        let err = repo
+            .get_manifest(&TagOrDigest::Tag(tag.into()))
+            .await
+            .unwrap_err();
+        let shown = error_chain(&err);
+        assert!(matches!(err, Error::InvalidContent { .. }), "{shown}");
+        assert!(shown.len() < 1000, "{tag}: {} chars", shown.len());
+    }
+}

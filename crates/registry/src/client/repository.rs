@@ -405,6 +405,9 @@ impl RegistryRepository {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let media_type = content_type(headers);
+        if let Some(mt) = &media_type {
+            crate::error::check_media_type("manifest", &self.location(target), mt)?;
+        }
         match (header_digest, target, size, media_type) {
             (Some(d), TagOrDigest::Digest(want), _, _) if d != *want => {
                 Err(Error::DigestMismatch {
@@ -503,6 +506,7 @@ impl RegistryRepository {
                 location: self.location(target),
                 reason: "no media type in the Content-Type header or the manifest".to_owned(),
             })?;
+        crate::error::check_media_type("manifest", &location, &media_type)?;
         Ok(Some(FetchedManifest {
             digest,
             media_type,
@@ -966,7 +970,7 @@ fn digest_header(headers: &HeaderMap, location: &str) -> Result<Option<Digest>, 
     text.trim()
         .parse::<Digest>()
         .map(Some)
-        .map_err(|e| invalid(e.to_string()).into())
+        .map_err(|e| invalid(crate::error::echo(&e.to_string())).into())
 }
 
 /// The media type of `Content-Type`, without parameters.
