@@ -4,6 +4,9 @@
 //! signed by cosign 2.5, pins digests, bounds requests and reloads policies
 //! on SIGHUP.
 
+// Test code: a failed step must abort the test with its message.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -133,10 +136,29 @@ impl Webhook {
     /// Sends one HTTPS request (`Connection: close`) and returns status,
     /// headers (lower-case names) and body.
     fn request(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        self.request_trusting(&self.tls.ca_cert, method, path, body)
+            .unwrap_or_else(|raw| {
+                panic!(
+                    "no HTTP response to {method} {path}: {:?}\n{}",
+                    String::from_utf8_lossy(&raw),
+                    self.log()
+                )
+            })
+    }
+
+    /// [`Webhook::request`] trusting only `ca`; `Err` with whatever
+    /// arrived when there is no HTTP response (e.g. the handshake failed).
+    fn request_trusting(
+        &self,
+        ca: &Path,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Response, Vec<u8>> {
         let tcp = TcpStream::connect(&self.addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let conn = rustls::ClientConnection::new(
-            tls_client_config(&self.tls.ca_cert),
+            tls_client_config(ca),
             rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
         )
         .unwrap();
@@ -154,13 +176,7 @@ impl Webhook {
         let _ = tls.flush();
         let mut raw = Vec::new();
         let _ = tls.read_to_end(&mut raw);
-        Response::parse(&raw).unwrap_or_else(|| {
-            panic!(
-                "no HTTP response to {method} {path}: {:?}\n{}",
-                String::from_utf8_lossy(&raw),
-                self.log()
-            )
-        })
+        Response::parse(&raw).ok_or(raw)
     }
 
     /// POSTs `review` to `path` and returns the `AdmissionReview` answer.
@@ -735,5 +751,29 @@ fn sighup_reloads_policies_and_keeps_them_on_error() {
     assert_eq!(
         hook.review("/validate", &review)["response"]["allowed"],
         true
+    );
+
+    // A rotated certificate (from another CA) is served after SIGHUP.
+    let rotated = make_tls_files(&work.path().join("rotated"));
+    let healthy = |ca: &Path| {
+        hook.request_trusting(ca, "GET", "/healthz", b"")
+            .is_ok_and(|r| r.status == 200)
+    };
+    assert!(!healthy(&rotated.ca_cert));
+    std::fs::copy(&rotated.server_cert, &hook.tls.server_cert).unwrap();
+    std::fs::copy(&rotated.server_key, &hook.tls.server_key).unwrap();
+    hook.hangup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !healthy(&rotated.ca_cert) {
+        assert!(
+            Instant::now() < deadline,
+            "certificate not reloaded:\n{}",
+            hook.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !healthy(&hook.tls.ca_cert),
+        "the old certificate is still served"
     );
 }

@@ -8,6 +8,9 @@
 #[allow(dead_code)]
 mod support;
 
+/// The admission-webhook example over HTTPS against a real registry.
+mod admission_webhook;
+
 /// The harness and the peers themselves work (registry, cosign, skopeo).
 mod harness_smoke;
 /// Key commands and blob signing through the CLI, bad input included.

@@ -10,8 +10,8 @@
 //! also pins tags to the verified digests) for `admission.k8s.io/v1`
 //! `AdmissionReview`s of Pods, Deployments, ReplicaSets, StatefulSets,
 //! DaemonSets, ReplicationControllers, Jobs and CronJobs, and `GET /healthz`.
-//! SIGHUP reloads the policies and the TLS certificate; SIGTERM drains and
-//! stops. See `examples/admission-webhook/README.md`.
+//! SIGHUP (and `--reload-every`) reloads the policies and the TLS
+//! certificate; SIGTERM drains and stops. See `examples/admission-webhook/README.md`.
 
 mod review;
 mod server;
@@ -80,8 +80,9 @@ struct Args {
     /// Most container images in one object.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IMAGES)]
     max_images: usize,
-    /// Reload the policies this often as well as on SIGHUP (keyset trust
-    /// windows are decided at load time).
+    /// Reload the policies and the certificate this often as well as on
+    /// SIGHUP (picks up ConfigMap and Secret updates; keyset trust windows
+    /// are decided at load time).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     reload_every: Option<Duration>,
     /// Extra CA certificate (PEM) trusted for registries. Repeatable.
@@ -137,6 +138,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -239,14 +241,8 @@ async fn run(args: Args) -> Result<(), StartError> {
                 }
             };
             tokio::select! {
-                _ = hangup.recv() => {
-                    reload(&webhook, &paths);
-                    match cert.reload() {
-                        Ok(()) => tracing::info!("TLS certificate reloaded"),
-                        Err(e) => tracing::error!(error = %chain(&e), "TLS certificate reload failed; keeping the old one"),
-                    }
-                }
-                () = tick => reload(&webhook, &paths),
+                _ = hangup.recv() => reload(&webhook, &paths, &cert),
+                () = tick => reload(&webhook, &paths, &cert),
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
             }
@@ -263,7 +259,9 @@ async fn run(args: Args) -> Result<(), StartError> {
     Ok(())
 }
 
-fn reload(webhook: &Webhook, paths: &[PathBuf]) {
+/// Reloads the policies and the certificate; whatever fails to load is
+/// reported and the version in force stays.
+fn reload(webhook: &Webhook, paths: &[PathBuf], cert: &ReloadableCert) {
     match load_policies(paths) {
         Ok(set) => {
             tracing::info!(policies = set.policies().len(), hash = %set.hash(), "policies reloaded");
@@ -272,6 +270,13 @@ fn reload(webhook: &Webhook, paths: &[PathBuf]) {
         Err(e) => {
             tracing::error!(error = %chain(&e), "policy reload failed; keeping the policies in force")
         }
+    }
+    match cert.reload() {
+        Ok(()) => tracing::info!("TLS certificate reloaded"),
+        Err(e) => tracing::error!(
+            error = %chain(&e),
+            "TLS certificate reload failed; keeping the certificate in force"
+        ),
     }
 }
 
