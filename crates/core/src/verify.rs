@@ -39,6 +39,12 @@ pub const MAX_PURE_HASH_BYTES: u64 = 512 * 1024 * 1024;
 /// rejected without hashing the message.
 const ED25519_SIGNATURE_BYTES: usize = 64;
 
+/// Messages up to this size are verified by [`PublicKey::verify`] (ring's
+/// fast path, about 3× the throughput of the prehash path for P-256): hashing
+/// a few KiB again per key costs far less than the signature check itself.
+/// Every real simple-signing payload is a few hundred bytes.
+const SMALL_MESSAGE_BYTES: usize = 4096;
+
 /// A value whose signature chain was verified. No public constructor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified<T> {
@@ -220,6 +226,9 @@ impl<'a> Message<'a> {
                         message_bytes: self.bytes.len(),
                         limit: MAX_PURE_HASH_BYTES,
                     })?;
+            return Ok(key.verify(self.bytes, signature).is_ok());
+        }
+        if self.bytes.len() <= SMALL_MESSAGE_BYTES {
             return Ok(key.verify(self.bytes, signature).is_ok());
         }
         let prehash = match key.curve_hash_kind() {
