@@ -290,3 +290,102 @@ fn chain(e: &dyn std::error::Error) -> String {
     }
     message
 }
+
+/// The shipped `deploy/` files agree with the code.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod deploy_tests {
+    use std::path::Path;
+
+    use rsign_core::keys::PrivateKey;
+    use rsign_policy::{Format, LoadOptions, PolicySet};
+
+    use crate::review::POD_SPEC_AT;
+
+    fn deploy(file: &str) -> String {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/admission-webhook/deploy");
+        std::fs::read_to_string(dir.join(file)).unwrap()
+    }
+
+    /// Every policy in the ConfigMap loads once the placeholder key is
+    /// replaced by a real one.
+    #[test]
+    fn configmap_policies_load() {
+        let text = deploy("policies.yaml");
+        let pem = PrivateKey::generate_p256().unwrap().public_key().to_pem();
+        let key_body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .join("\n              ");
+        let text = text.replace("REPLACE-WITH-YOUR-COSIGN-PUBLIC-KEY", &key_body);
+        // Each `name.yaml: |` entry of `data:` is a block indented by 4.
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(name) = line
+                .strip_prefix("  ")
+                .and_then(|l| l.strip_suffix(".yaml: |"))
+            {
+                entries.push((name.to_owned(), String::new()));
+            } else if let (Some((_, body)), Some(inner)) =
+                (entries.last_mut(), line.strip_prefix("    "))
+            {
+                body.push_str(inner);
+                body.push('\n');
+            }
+        }
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        for (name, body) in &entries {
+            let set = PolicySet::parse(
+                body,
+                Format::Yaml,
+                name.as_ref(),
+                None,
+                &LoadOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(set.policies().len(), 1);
+            assert_eq!(set.policies()[0].name(), name);
+        }
+    }
+
+    /// The webhook configurations route every kind the code reads, to the
+    /// right path, failing closed.
+    #[test]
+    fn webhook_rules_cover_the_kinds_read() {
+        for (file, path) in [
+            ("validating-webhook.yaml", "/validate"),
+            ("mutating-webhook.yaml", "/mutate"),
+        ] {
+            let text = deploy(file);
+            for (_, kind, _) in POD_SPEC_AT {
+                let resource = format!("\"{}s\"", kind.to_ascii_lowercase());
+                assert!(text.contains(&resource), "{file} lacks {resource}");
+            }
+            assert!(text.contains(&format!("path: {path}")), "{file}");
+            assert!(text.contains("failurePolicy: Fail"), "{file}");
+            assert!(text.contains("timeoutSeconds: 10"), "{file}");
+            assert!(text.contains("sideEffects: None"), "{file}");
+            assert!(text.contains("admissionReviewVersions: [\"v1\"]"), "{file}");
+            assert!(
+                text.contains("values: [\"kube-system\", \"rsign-system\"]"),
+                "{file}"
+            );
+        }
+        let deployment = deploy("deployment.yaml");
+        for needle in [
+            "runAsNonRoot: true",
+            "readOnlyRootFilesystem: true",
+            "secretName: rsign-webhook-tls",
+            "name: rsign-policies",
+            "--policy=/etc/rsign/policies",
+        ] {
+            assert!(
+                deployment.contains(needle),
+                "deployment.yaml lacks {needle}"
+            );
+        }
+        assert!(deploy("service.yaml").contains("port: 443"));
+    }
+}
