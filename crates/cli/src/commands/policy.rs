@@ -47,6 +47,12 @@ pub const DEFAULT_TIMEOUT: &str = "8s";
 
 /// `rsign policy`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rsign policy check policies/
+  rsign policy eval --policy policies/ --output json registry.example.com/team/app:1.4
+
+Exit codes: 0 every image allowed (warn counts as allowed), 1 any denied, \
+2 an error (invalid policy, image that could not be checked).")]
 pub struct PolicyArgs {
     /// What to do with policies.
     #[command(subcommand)]
