@@ -3,11 +3,13 @@
 use std::collections::BTreeSet;
 
 use rsign_core::keys::KeyId;
+use rsign_core::keyset::Timestamp;
 use serde_json::{Value, json};
 
 use crate::decision::{AuthorityReport, Code, Decision, Outcome, PolicyReport, Verdict};
 use crate::document::Mode;
 use crate::facts::{AttestationFact, Facts};
+use crate::keyset::PolicyKey;
 use crate::policy::{AttestationRule, Authority, Policy, PolicySet, Rule};
 use crate::rego::RegoPolicy;
 
@@ -29,10 +31,23 @@ impl PolicySet {
     ///
     /// `facts` may be `None` when no matching policy needs attachments
     /// (static authorities only); a policy that needs them then fails with
-    /// [`Code::FetchFailed`].
+    /// [`Code::FetchFailed`]. Keyset keys are trusted as of the system
+    /// clock now; see [`PolicySet::decide_at`].
     pub fn decide(&self, image: &str, facts: Option<&Facts>, no_match: NoMatch) -> Decision {
+        self.decide_at(image, facts, no_match, Timestamp::now())
+    }
+
+    /// [`PolicySet::decide`] with keyset keys trusted as of `now`: active
+    /// keys, and retired keys whose `acceptUntil` is at or after `now`.
+    pub fn decide_at(
+        &self,
+        image: &str,
+        facts: Option<&Facts>,
+        no_match: NoMatch,
+        now: Timestamp,
+    ) -> Decision {
         let matched = self.matching(image);
-        decide_matched(self, &matched, image, facts, no_match)
+        decide_matched(self, &matched, image, facts, no_match, now)
     }
 }
 
@@ -43,6 +58,7 @@ pub(crate) fn decide_matched(
     image: &str,
     facts: Option<&Facts>,
     no_match: NoMatch,
+    now: Timestamp,
 ) -> Decision {
     let digest = facts.map(|f| f.digest().clone());
     if matched.is_empty() {
@@ -51,7 +67,7 @@ pub(crate) fn decide_matched(
     let mut policies = Vec::new();
     let mut warnings = Vec::new();
     for policy in matched.iter().filter_map(|&i| set.policies.get(i)) {
-        policies.push(evaluate_policy(policy, facts, &mut warnings));
+        policies.push(evaluate_policy(policy, facts, now, &mut warnings));
     }
     let denied: Vec<&str> = policies
         .iter()
@@ -134,12 +150,13 @@ struct AuthorityResult {
 fn evaluate_policy(
     policy: &Policy,
     facts: Option<&Facts>,
+    now: Timestamp,
     warnings: &mut Vec<String>,
 ) -> PolicyReport {
     let results: Vec<AuthorityResult> = policy
         .authorities
         .iter()
-        .map(|a| evaluate_authority(a, facts, warnings))
+        .map(|a| evaluate_authority(a, facts, now, warnings))
         .collect();
     let mut matches = serde_json::Map::new();
     for (a, r) in policy.authorities.iter().zip(&results) {
@@ -247,6 +264,7 @@ fn fail(name: &str, code: Code, reason: String) -> AuthorityResult {
 fn evaluate_authority(
     authority: &Authority,
     facts: Option<&Facts>,
+    now: Timestamp,
     warnings: &mut Vec<String>,
 ) -> AuthorityResult {
     let name = authority.name.as_str();
@@ -278,20 +296,48 @@ fn evaluate_authority(
             "attachments were not fetched".to_owned(),
         );
     };
-    let key_ids: Vec<KeyId> = keys.iter().map(|k| k.key_id()).collect();
+    let (trusted, distrusted): (Vec<&PolicyKey>, Vec<&PolicyKey>) =
+        keys.iter().partition(|k| k.trust_at(now).is_trusted());
+    let trust = Trust {
+        trusted: trusted.iter().map(|k| k.id()).collect(),
+        distrusted,
+        now,
+    };
     if authority.attestations.is_empty() {
-        signature_authority(name, &key_ids, threshold, facts)
+        signature_authority(name, &trust, threshold, facts)
     } else {
-        attestation_authority(authority, &key_ids, threshold, facts, warnings)
+        attestation_authority(authority, &trust, threshold, facts, warnings)
+    }
+}
+
+/// An authority's keys split by trust at the decision's instant.
+struct Trust<'a> {
+    /// Keys trusted now.
+    trusted: Vec<KeyId>,
+    /// Keyset keys not trusted now (revoked, retired outside their window):
+    /// signatures by them never count, they only explain refusals.
+    distrusted: Vec<&'a PolicyKey>,
+    now: Timestamp,
+}
+
+impl Trust<'_> {
+    /// `<id16> (<name>): <why>` for each distrusted key among `signers`.
+    fn explain(&self, signers: &BTreeSet<KeyId>) -> Vec<String> {
+        self.distrusted
+            .iter()
+            .filter(|k| signers.contains(&k.id()))
+            .map(|k| k.distrust_reason(self.now))
+            .collect()
     }
 }
 
 fn signature_authority(
     name: &str,
-    key_ids: &[KeyId],
+    trust: &Trust<'_>,
     threshold: usize,
     facts: &Facts,
 ) -> AuthorityResult {
+    let key_ids = trust.trusted.as_slice();
     let signers = facts.signers_among(key_ids);
     if signers.len() >= threshold {
         let signatures: Vec<Value> = facts
@@ -318,6 +364,22 @@ fn signature_authority(
             format!("no signatures found for {}", facts.digest()),
         )
     } else if signers.is_empty() {
+        let all: BTreeSet<KeyId> = facts
+            .signatures()
+            .iter()
+            .map(|s| s.verified.key_id())
+            .collect();
+        let untrusted = trust.explain(&all);
+        if !untrusted.is_empty() {
+            return fail(
+                name,
+                Code::SignerNotTrusted,
+                format!(
+                    "signed only by key(s) not trusted now: {}",
+                    untrusted.join("; ")
+                ),
+            );
+        }
         fail(
             name,
             Code::SignerNotTrusted,
@@ -329,14 +391,29 @@ fn signature_authority(
             ),
         )
     } else {
+        let all: BTreeSet<KeyId> = facts
+            .signatures()
+            .iter()
+            .map(|s| s.verified.key_id())
+            .collect();
         fail(
             name,
             Code::ThresholdUnmet,
             format!(
-                "signed by {} distinct trusted key(s), threshold is {threshold}",
-                signers.len()
+                "signed by {} distinct trusted key(s), threshold is {threshold}{}",
+                signers.len(),
+                not_counted(&trust.explain(&all))
             ),
         )
+    }
+}
+
+/// ` (also signed by, not counted: …)` or nothing.
+fn not_counted(untrusted: &[String]) -> String {
+    if untrusted.is_empty() {
+        String::new()
+    } else {
+        format!(" (also signed by, not counted: {})", untrusted.join("; "))
     }
 }
 
@@ -352,7 +429,7 @@ fn statement_json(fact: &AttestationFact) -> Value {
 
 fn attestation_authority(
     authority: &Authority,
-    key_ids: &[KeyId],
+    trust: &Trust<'_>,
     threshold: usize,
     facts: &Facts,
     warnings: &mut Vec<String>,
@@ -360,7 +437,7 @@ fn attestation_authority(
     let name = authority.name.as_str();
     let mut matched = serde_json::Map::new();
     for rule in &authority.attestations {
-        match check_attestation(rule, key_ids, threshold, facts, warnings, name) {
+        match check_attestation(rule, trust, threshold, facts, warnings, name) {
             Ok(entries) => {
                 matched.insert(rule.name.clone(), Value::Array(entries));
             }
@@ -380,12 +457,20 @@ fn attestation_authority(
 
 fn check_attestation(
     rule: &AttestationRule,
-    key_ids: &[KeyId],
+    trust: &Trust<'_>,
     threshold: usize,
     facts: &Facts,
     warnings: &mut Vec<String>,
     authority: &str,
 ) -> Result<Vec<Value>, (Code, String)> {
+    let key_ids = trust.trusted.as_slice();
+    let signers_of_type: BTreeSet<KeyId> = facts
+        .attestations()
+        .iter()
+        .filter(|a| a.verified.value().predicate_type() == rule.predicate_type)
+        .map(|a| a.verified.key_id())
+        .collect();
+    let untrusted = trust.explain(&signers_of_type);
     let trusted: Vec<&AttestationFact> = facts
         .attestations()
         .iter()
@@ -396,6 +481,17 @@ fn check_attestation(
         .copied()
         .filter(|a| a.verified.value().predicate_type() == rule.predicate_type)
         .collect();
+    if candidates.is_empty() && !untrusted.is_empty() {
+        return Err((
+            Code::SignerNotTrusted,
+            format!(
+                "attestation `{}`: of type `{}` signed only by key(s) not trusted now: {}",
+                rule.name,
+                rule.predicate_type,
+                untrusted.join("; ")
+            ),
+        ));
+    }
     if candidates.is_empty() {
         let seen: BTreeSet<&str> = trusted
             .iter()
@@ -445,9 +541,10 @@ fn check_attestation(
         _ => Err((
             Code::ThresholdUnmet,
             format!(
-                "attestation `{}`: passed for {} distinct trusted key(s), threshold is {threshold}",
+                "attestation `{}`: passed for {} distinct trusted key(s), threshold is {threshold}{}",
                 rule.name,
-                passing_keys.len()
+                passing_keys.len(),
+                not_counted(&untrusted)
             ),
         )),
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rsign_core::Digest;
 use rsign_core::keys::PublicKey;
+use rsign_core::keyset::Timestamp;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -46,6 +47,23 @@ pub struct EvaluatorOptions {
     /// Most attestation envelopes accepted for one image; more fails the fetch.
     pub max_attestations: usize,
     fail_open: bool,
+    clock: Clock,
+}
+
+/// The wall clock keyset windows are checked against.
+#[derive(Clone, Default)]
+struct Clock(Option<Arc<dyn Fn() -> Timestamp + Send + Sync>>);
+
+impl Clock {
+    fn now(&self) -> Timestamp {
+        self.0.as_ref().map_or_else(Timestamp::now, |f| f())
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "custom" } else { "system" })
+    }
 }
 
 impl Default for EvaluatorOptions {
@@ -58,6 +76,7 @@ impl Default for EvaluatorOptions {
             max_signature_layers: DEFAULT_MAX_SIGNATURE_LAYERS,
             max_attestations: DEFAULT_MAX_ATTESTATIONS,
             fail_open: false,
+            clock: Clock::default(),
         }
     }
 }
@@ -75,6 +94,20 @@ impl EvaluatorOptions {
     /// Whether [`EvaluatorOptions::dangerous_fail_open`] is set.
     pub fn is_fail_open(&self) -> bool {
         self.fail_open
+    }
+
+    /// Checks keyset keys' trust windows (`acceptUntil`) against `clock`
+    /// instead of the system clock (for tests and replays). The clock is
+    /// read once per evaluation, when the decision is made.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> Timestamp + Send + Sync>) -> Self {
+        self.clock = Clock(Some(clock));
+        self
+    }
+
+    /// The instant keyset windows are checked against now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 }
 
@@ -252,7 +285,7 @@ impl Evaluator {
             .filter_map(|&i| set.policies.get(i))
             .any(|p| p.needs_signatures() || p.needs_attestations());
         if !needs_fetch {
-            return decide_matched(&set, &matched, image, None, options.no_match);
+            return decide_matched(&set, &matched, image, None, options.no_match, options.now());
         }
         let deadline = Instant::now() + options.deadline;
         let mut fresh = false;
@@ -274,15 +307,22 @@ impl Evaluator {
                 Ok(Err(failure)) => return self.failure_decision(&set, &matched, image, failure),
                 Ok(Ok(fetched)) => fetched,
             };
+            // Trust windows are checked now, at each decision, also for
+            // cached facts: a success that rested on a retired key is not
+            // served after the key's `acceptUntil`.
             let decision = decide_matched(
                 &set,
                 &matched,
                 image,
                 Some(&fetched.facts),
                 options.no_match,
+                options.now(),
             );
             if fetched.from_cache && !decision.verdict.admits() && !fresh {
-                // Cached facts may predate a signature pushed since: look again.
+                // Cached facts may predate a signature pushed since (or no
+                // longer admit, a key's window having ended): drop them and
+                // look again.
+                lock(&self.inner.cache).entries.remove(&fetched.key);
                 fresh = true;
                 continue;
             }
@@ -371,12 +411,15 @@ impl Evaluator {
             envelopes.len(),
             options.max_attestations,
         )?;
+        // Every key, trusted now or not: trust is decided per decision (the
+        // facts may be cached past a window's end), and signatures by keys
+        // not trusted are needed to explain refusals.
         let mut keys: Vec<PublicKey> = Vec::new();
         for authority in policies.iter().flat_map(|p| &p.authorities) {
             if let Rule::Keys { keys: ks, .. } = &authority.rule {
                 for k in ks {
-                    if !keys.iter().any(|have| have.key_id() == k.key_id()) {
-                        keys.push(k.clone());
+                    if !keys.iter().any(|have| have.key_id() == k.id()) {
+                        keys.push(k.key.clone());
                     }
                 }
             }
@@ -399,7 +442,8 @@ impl Evaluator {
         failure: Failure,
     ) -> Decision {
         let options = &self.inner.options;
-        let mut decision = decide_matched(set, matched, image, None, options.no_match);
+        let mut decision =
+            decide_matched(set, matched, image, None, options.no_match, options.now());
         decision.digest = failure.digest.clone();
         for policy in &mut decision.policies {
             for authority in &mut policy.authorities {

@@ -1,6 +1,6 @@
 //! Compiled policies and loading them from files: [`PolicySet`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::document::{
     NATIVE_KIND, NativeAuthority, RawAttestation, RawDocument, RawPolicy, StaticAction, StaticRef,
 };
 use crate::glob::Glob;
-use crate::keyset::KeysetLoader;
+use crate::keyset::{KeysetLoader, PolicyKey};
 use crate::rego::RegoPolicy;
 
 /// Largest policy file read.
@@ -95,9 +95,10 @@ pub enum DocumentKind {
 pub(crate) enum Rule {
     /// `static: {action: pass|fail}`.
     Static { pass: bool, message: Option<String> },
-    /// Signatures (or, with attestations, attestations) by these keys.
+    /// Signatures (or, with attestations, attestations) by these keys
+    /// (each trusted according to its keyset entry at evaluation time).
     Keys {
-        keys: Vec<PublicKey>,
+        keys: Vec<PolicyKey>,
         threshold: usize,
     },
 }
@@ -307,8 +308,10 @@ fn fingerprint(policies: &[Policy]) -> Digest {
                     text.push_str(&format!("static {:?} {pass} {message:?}\n", a.name));
                 }
                 Rule::Keys { keys, threshold } => {
-                    let ids: BTreeSet<String> =
-                        keys.iter().map(|k| k.key_id().to_string()).collect();
+                    let ids: BTreeMap<String, String> = keys
+                        .iter()
+                        .map(|k| (k.id().to_string(), k.fingerprint()))
+                        .collect();
                     text.push_str(&format!("keys {:?} {threshold} {ids:?}\n", a.name));
                 }
             }
@@ -637,7 +640,7 @@ fn push_compiled(
 /// Authority fields common to both kinds, after kind-specific parts.
 struct AuthorityParts {
     name: Option<String>,
-    keys: Vec<PublicKey>,
+    keys: Vec<PolicyKey>,
     has_key_source: bool,
     threshold: Option<usize>,
     r#static: Option<StaticRef>,
@@ -653,7 +656,10 @@ fn compile_cip(doc: RawDocument<CipAuthority>, ctx: &Ctx<'_>) -> Result<Policy, 
         .map(|a| AuthorityParts {
             name: a.name,
             has_key_source: a.key.is_some(),
-            keys: key_ref(a.key, &mut errors),
+            keys: key_ref(a.key, &mut errors)
+                .into_iter()
+                .map(PolicyKey::inline)
+                .collect(),
             threshold: None,
             r#static: a.r#static,
             attestations: a.attestations,
@@ -677,10 +683,13 @@ fn compile_native(doc: RawDocument<NativeAuthority>, ctx: &Ctx<'_>) -> Result<Po
     for (i, a) in doc.spec.authorities.into_iter().enumerate() {
         let where_ = format!("spec.authorities[{i}]");
         let has_key_source = a.key.is_some() || !a.keys.is_empty() || a.keyset.is_some();
-        let mut keys = key_ref(a.key, &mut errors);
+        let mut keys: Vec<PolicyKey> = key_ref(a.key, &mut errors)
+            .into_iter()
+            .map(PolicyKey::inline)
+            .collect();
         for (j, spec) in a.keys.into_iter().enumerate() {
             if let Some(k) = key_spec(spec, ctx, &format!("{where_}.keys[{j}]"), &mut errors) {
-                keys.push(k);
+                keys.push(PolicyKey::inline(k));
             }
         }
         if let Some(keyset) = a.keyset {
@@ -691,7 +700,7 @@ fn compile_native(doc: RawDocument<NativeAuthority>, ctx: &Ctx<'_>) -> Result<Po
                         "{where_}.keyset: `{keyset}` cannot be used here: no keyset loader is configured"
                     )),
                     Some(loader) => match loader.load(&path) {
-                        Ok(more) => keys.extend(more),
+                        Ok(keyset) => keys.extend(keyset.entries().iter().map(PolicyKey::from_entry)),
                         Err(e) => errors.push(format!("{where_}.keyset: cannot load `{}`: {e}", path.display())),
                     },
                 },
@@ -864,22 +873,29 @@ fn finish(
                 }
             }
             (None, true) => {
-                let mut keys: Vec<PublicKey> = Vec::new();
+                // Pooled and deduplicated by key id; a keyset entry wins over
+                // the same key given inline, so a key the keyset revokes (or
+                // whose window ends) is never trusted through `key`/`keys`.
+                let mut keys: Vec<PolicyKey> = Vec::new();
                 for k in a.keys {
-                    if !keys.iter().any(|have| have.key_id() == k.key_id()) {
-                        keys.push(k);
+                    match keys.iter_mut().find(|have| have.id() == k.id()) {
+                        Some(have) if k.entry.is_some() => *have = k,
+                        Some(_) => {}
+                        None => keys.push(k),
                     }
                 }
                 if keys.len() > MAX_KEYS_PER_AUTHORITY {
                     errors.push(format!("{where_}: more than {MAX_KEYS_PER_AUTHORITY} keys"));
                 }
+                // Keys that can never be trusted (revoked, retired without a
+                // window) do not count towards what a threshold may ask.
+                let usable = keys.iter().filter(|k| k.ever_trusted()).count();
                 let threshold = a.threshold.unwrap_or(1);
                 if threshold == 0 {
                     errors.push(format!("{where_}.threshold must be at least 1"));
-                } else if threshold > keys.len() && !keys.is_empty() {
+                } else if threshold > usable && usable > 0 {
                     errors.push(format!(
-                        "{where_}.threshold is {threshold} but only {} distinct key(s) are listed",
-                        keys.len()
+                        "{where_}.threshold is {threshold} but only {usable} distinct key(s) that can be trusted are listed"
                     ));
                 }
                 Rule::Keys { keys, threshold }

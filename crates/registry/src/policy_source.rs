@@ -11,9 +11,11 @@
 //!   layer against the policies' keys.
 //! - [`KeysetFileLoader`] implements [`rsign_policy::KeysetLoader`] over
 //!   [`rsign_core::keyset::Keyset::load`]: a native policy's `keyset: FILE`
-//!   becomes the keys that verify *at load time*
-//!   ([`Keyset::verification_keys`]): active keys and retired keys inside
-//!   their `acceptUntil` window; revoked keys never. It lives here rather
+//!   keeps every entry with its status and `acceptUntil`, and the evaluator
+//!   decides trust *at each evaluation* against its clock: active keys and
+//!   retired keys inside their window; revoked keys never (they only explain
+//!   refusals). A retired key stops being accepted when its window ends,
+//!   without reloading the policies. It lives here rather
 //!   than in `rsign-policy` so that the policy crate keeps no file formats of
 //!   its own beyond policy documents; the CLI and the admission webhook both
 //!   depend on this crate anyway.
@@ -45,8 +47,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rsign_core::keys::PublicKey;
-use rsign_core::keyset::{Keyset, Timestamp};
+use rsign_core::keyset::Keyset;
 use rsign_policy::source::{
     AttachmentKind as PolicyAttachmentKind, AttachmentSource, BoxError, ResolvedImage,
     SignatureLayer, SourceError,
@@ -220,26 +221,21 @@ impl AttachmentSource for RegistrySource {
     }
 }
 
-/// Loads a native policy's `keyset: FILE` with
-/// [`Keyset::load`] and keeps the keys trusted at one instant.
+/// Loads a native policy's `keyset: FILE` with [`Keyset::load`].
 ///
-/// Trust is decided when the policy set is loaded, not per evaluation: a
-/// long-running evaluator must reload its policies (e.g. periodically) for a
-/// retired key's `acceptUntil` to take effect.
+/// Every entry is kept with its status and `acceptUntil`: trust is decided
+/// per evaluation against the evaluator's clock
+/// ([`rsign_policy::EvaluatorOptions::with_clock`]), so a retired key's
+/// window ends on time in a long-running evaluator. Changes to the keyset
+/// *file* (a rotation, a revocation) still take effect only when the
+/// policies are reloaded.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct KeysetFileLoader {
-    at: Option<Timestamp>,
-}
+pub struct KeysetFileLoader;
 
 impl KeysetFileLoader {
-    /// A loader deciding trust at the moment each keyset is loaded.
+    /// A loader of keyset files.
     pub fn new() -> Self {
-        Self { at: None }
-    }
-
-    /// A loader deciding trust as of `at` (for tests and audits).
-    pub fn at(at: Timestamp) -> Self {
-        Self { at: Some(at) }
+        Self
     }
 
     /// [`LoadOptions`] whose keyset loader is [`KeysetFileLoader::new`].
@@ -251,57 +247,98 @@ impl KeysetFileLoader {
 }
 
 impl KeysetLoader for KeysetFileLoader {
-    fn load(&self, path: &Path) -> Result<Vec<PublicKey>, BoxError> {
-        let keyset = Keyset::load(path)?;
-        let now = self.at.unwrap_or_else(Timestamp::now);
-        Ok(keyset
-            .verification_keys(now)
-            .into_iter()
-            .map(|(_, key)| key.clone())
-            .collect())
+    fn load(&self, path: &Path) -> Result<Keyset, BoxError> {
+        Ok(Keyset::load(path)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use rsign_core::Digest;
     use rsign_core::keys::PrivateKey;
-    use rsign_core::keyset::{Format, KeyStatus};
+    use rsign_core::keyset::{Format, KeyStatus, Timestamp};
+    use rsign_core::simple_signing::SimpleSigning;
+    use rsign_policy::{Code, Facts, NoMatch, PolicySet, Verdict};
     use std::time::Duration;
 
+    fn layer(key: &PrivateKey, digest: &Digest) -> SignatureLayer {
+        let payload = SimpleSigning::new("registry.example/app", digest.clone(), None).to_bytes();
+        let sig = key.sign(&payload).unwrap();
+        SignatureLayer {
+            payload,
+            signature_b64: base64::engine::general_purpose::STANDARD.encode(sig),
+        }
+    }
+
+    /// A policy over a keyset file: the loader keeps every entry, and the
+    /// decision checks each key's window at the instant it is made.
     #[test]
-    fn keyset_loader_keeps_keys_trusted_at_the_instant() {
+    fn keyset_file_keys_are_trusted_per_decision_instant() {
         let dir = tempfile::tempdir().unwrap();
-        let active = PrivateKey::generate_p256().unwrap().public_key();
-        let retired = PrivateKey::generate_p256().unwrap().public_key();
-        let revoked = PrivateKey::generate_p256().unwrap().public_key();
+        let old = PrivateKey::generate_p256().unwrap();
+        let new = PrivateKey::generate_p256().unwrap();
+        let leaked = PrivateKey::generate_p256().unwrap();
         let mut keyset = Keyset::new();
         keyset
-            .add(retired.clone(), "old", KeyStatus::Active)
+            .add(old.public_key(), "old", KeyStatus::Active)
             .unwrap();
         keyset
-            .add(revoked.clone(), "leaked", KeyStatus::Active)
+            .add(leaked.public_key(), "leaked", KeyStatus::Active)
             .unwrap();
-        let now: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        let rotated: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
         keyset
-            .rotate(active.clone(), "new", Duration::from_secs(86_400), now)
+            .rotate(
+                new.public_key(),
+                "new",
+                Duration::from_secs(86_400),
+                rotated,
+            )
             .unwrap();
-        keyset.revoke(&revoked.key_id().to_string()).unwrap();
-        let path = dir.path().join("keyset.yaml");
-        std::fs::write(&path, keyset.to_bytes(Format::Yaml).unwrap()).unwrap();
-
-        let ids = |keys: Vec<PublicKey>| {
-            let mut ids: Vec<String> = keys.iter().map(|k| k.key_id().to_string()).collect();
-            ids.sort();
-            ids
-        };
-        let mut both = vec![active.key_id().to_string(), retired.key_id().to_string()];
-        both.sort();
-        let inside = KeysetFileLoader::at(now).load(&path).unwrap();
-        assert_eq!(ids(inside), both);
-        let after: Timestamp = "2027-01-03T00:00:00Z".parse().unwrap();
-        let outside = KeysetFileLoader::at(after).load(&path).unwrap();
-        assert_eq!(ids(outside), vec![active.key_id().to_string()]);
+        keyset
+            .revoke(&leaked.public_key().key_id().to_string())
+            .unwrap();
+        std::fs::write(
+            dir.path().join("team.keyset"),
+            keyset.to_bytes(Format::Yaml).unwrap(),
+        )
+        .unwrap();
+        let loaded = KeysetFileLoader::new()
+            .load(&dir.path().join("team.keyset"))
+            .unwrap();
+        assert_eq!(loaded.len(), 3, "every entry is kept, revoked included");
+        let yaml = "apiVersion: rsign.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: team}\nspec:\n  images: [{glob: \"registry.example/**\"}]\n  authorities:\n  - name: team\n    keyset: team.keyset\n";
+        let set = PolicySet::parse(
+            yaml,
+            rsign_policy::Format::Yaml,
+            &dir.path().join("p.yaml"),
+            Some(dir.path()),
+            &KeysetFileLoader::load_options(),
+        )
+        .unwrap();
+        let digest = Digest::sha256_of(b"app");
+        let all = [old.public_key(), new.public_key(), leaked.public_key()];
+        let by_old = Facts::verify(&digest, &all, &[layer(&old, &digest)], &[]);
+        let image = "registry.example/app:v1";
+        let inside = set.decide_at(image, Some(&by_old), NoMatch::Deny, rotated);
+        assert_eq!(inside.verdict, Verdict::Allow, "{}", inside.to_json());
+        let after: Timestamp = "2027-01-02T00:00:01Z".parse().unwrap();
+        let outside = set.decide_at(image, Some(&by_old), NoMatch::Deny, after);
+        assert_eq!(outside.verdict, Verdict::Deny);
+        assert_eq!(outside.code, Code::SignerNotTrusted);
+        let reason = &outside.policies[0].authorities[0].reason;
+        let old_id = old.public_key().key_id().short();
+        assert!(
+            reason.contains(&old_id)
+                && reason.contains("retired, window ended at 2027-01-02T00:00:00Z"),
+            "{reason}"
+        );
+        let by_leaked = Facts::verify(&digest, &all, &[layer(&leaked, &digest)], &[]);
+        let revoked = set.decide_at(image, Some(&by_leaked), NoMatch::Deny, rotated);
+        assert_eq!(revoked.code, Code::SignerNotTrusted);
+        let reason = &revoked.policies[0].authorities[0].reason;
+        assert!(reason.contains("(leaked): revoked"), "{reason}");
         assert!(
             KeysetFileLoader::new()
                 .load(&dir.path().join("missing.yaml"))
