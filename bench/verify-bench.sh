@@ -14,6 +14,8 @@
 #   WRK_SECS=3       duration of each wrk run
 #   PUSH_VIA=http    http (python, registry API) or skopeo
 #   RSIGN=target/release/rsign   rsign binary (its `verify` is measured if present)
+#   RSIGN_DESC="git <HEAD>"      how the report names that binary's source (set it
+#                                when RSIGN was not built from this checkout's HEAD)
 #   COSIGN=.tools/bin/cosign  SKOPEO=.tools/bin/skopeo  REGISTRY=/usr/bin/docker-registry
 #   OUT=bench/results/verify-<date>[-n<N>].md
 #
@@ -382,7 +384,7 @@ except (ValueError, ZeroDivisionError):
 pass_s() { python3 -c 'import sys; print("%.3f" % (int(sys.argv[1]) / float(sys.argv[2])))' "$FLOOR_REQS" "$1"; }
 
 RSIGN_VER="(not measured)"
-((RSIGN_OK)) && RSIGN_VER="$("$RSIGN" --version 2>/dev/null | head -1 || echo unknown) (git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+((RSIGN_OK)) && RSIGN_VER="$("$RSIGN" --version 2>/dev/null | head -1 || echo unknown) (${RSIGN_DESC:-git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')})"
 COSIGN_VER="$("$COSIGN" version 2>&1 | awk '/GitVersion/ {print $2}')"
 [[ "$COSIGN_VER" == devel ]] && COSIGN_VER="2.5.0 (Debian trixie package; reports GitVersion devel)"
 

@@ -265,13 +265,19 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
         stores: &stores,
     };
     let rt = runtime()?;
-    let reports: Vec<Report> = rt.block_on(async {
-        futures::stream::iter(request.images.iter())
-            .map(|image| ctx.verify_image(image))
-            .buffered(request.jobs)
+    // Unordered, so that one slow image does not hold back the next starts
+    // (`buffered` keeps finished results behind the oldest in its window);
+    // the reports are put back in argument order before printing.
+    let ctx = &ctx;
+    let mut reports: Vec<(usize, Report)> = rt.block_on(async {
+        futures::stream::iter(request.images.iter().enumerate())
+            .map(|(i, image)| async move { (i, ctx.verify_image(image).await) })
+            .buffer_unordered(request.jobs)
             .collect()
             .await
     });
+    reports.sort_unstable_by_key(|(i, _)| *i);
+    let reports: Vec<Report> = reports.into_iter().map(|(_, r)| r).collect();
     let mut worst = ExitStatus::Success;
     for report in &reports {
         print_report(report, request.output, printer)?;
