@@ -33,3 +33,5 @@ mod interop_keys;
 mod interop_save_load;
 /// `rsign policy check` / `policy eval`: positions, offline decisions, and end to end on a registry.
 mod policy_cli;
+/// Key rotation: keysets (`rsign key`), `verify --keyset`, `resign`, `clean --signed-by`, the rotation example.
+mod rotation;

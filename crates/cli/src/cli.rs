@@ -80,6 +80,10 @@ pub enum Command {
     Sign(crate::commands::sign::SignArgs),
     /// Verify container image signatures with public keys.
     Verify(crate::commands::verify::VerifyArgs),
+    /// Manage a keyset: rotate, add, revoke and list trusted keys.
+    Key(crate::commands::key::KeyArgs),
+    /// Sign every image not yet signed by a key (after a rotation), resumably.
+    Resign(crate::commands::resign::ResignArgs),
 }
 
 /// Where a new key pair is written and whether it may replace files.

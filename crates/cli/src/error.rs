@@ -309,6 +309,17 @@ pub enum CliError {
         /// How many problems were found.
         count: usize,
     },
+    /// A keyset file could not be read, changed or written.
+    #[error("cannot {action} keyset `{}`", path.display())]
+    Keyset {
+        /// What was being done (`read`, `write`, `revoke a key in`, ...).
+        action: &'static str,
+        /// The keyset file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<rsign_core::keyset::KeysetError>,
+    },
 }
 
 impl CliError {

@@ -13,6 +13,7 @@
 //! required. Nothing attached is not an error (exit 0).
 
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
@@ -67,6 +68,11 @@ impl CleanType {
 #[command(after_help = "Example:
   rsign clean --type signature --force registry.example/app:1.0
   rsign clean -f oci:./app-layout:1.0        # all signatures, attestations, SBOMs
+  rsign clean --signed-by 5b0e2d1c7f3a --keyset keyset.yaml -f registry.example/app:1.0
+
+`--signed-by KEYID --keyset FILE` (or `--signed-by-key PUB`) removes only the \
+signatures whose signature verifies with that key over their payload, and the \
+attestations whose DSSE envelope that key signed; other layers stay.
 
 Asks for confirmation on a terminal; elsewhere `--force` is required. On a \
 registry, deleting needs the registry to allow DELETE.")]
@@ -80,6 +86,21 @@ pub struct CleanArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Remove only layers signed by this key of `--keyset`: its id or a
+    /// unique prefix of at least 12 hex digits.
+    #[arg(
+        long,
+        value_name = "KEYID",
+        requires = "keyset",
+        conflicts_with = "signed_by_key"
+    )]
+    pub signed_by: Option<String>,
+    /// The keyset `--signed-by` names a key of.
+    #[arg(long, value_name = "FILE", requires = "signed_by")]
+    pub keyset: Option<PathBuf>,
+    /// Remove only layers signed by this PEM public key.
+    #[arg(long, value_name = "PUB")]
+    pub signed_by_key: Option<PathBuf>,
     /// Registry options.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -91,9 +112,7 @@ pub enum Selection {
     /// Every layer: the whole attachment manifest is deleted.
     Everything,
     /// The layers the predicate selects; the manifest is rewritten (and
-    /// deleted when no layer remains). Built by `--signed-by` (key rotation);
-    /// until then only the unit tests construct it.
-    #[allow(dead_code)]
+    /// deleted when no layer remains). Built by `--signed-by` (key rotation).
     Layers(Arc<dyn Fn(&AttachedLayer) -> bool + Send + Sync>),
 }
 
@@ -125,10 +144,28 @@ impl TryFrom<CleanArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: CleanArgs) -> Result<Self, CliError> {
+        let signer = match (&args.signed_by, &args.keyset, &args.signed_by_key) {
+            (Some(query), Some(keyset), _) => Some(
+                super::key::load_keyset(keyset)?
+                    .find(query)
+                    .map_err(|source| CliError::Keyset {
+                        action: "find the `--signed-by` key in",
+                        path: keyset.clone(),
+                        source: Box::new(source),
+                    })?
+                    .public_key()
+                    .clone(),
+            ),
+            (_, _, Some(path)) => Some(super::load_public_key(path)?),
+            _ => None,
+        };
         Ok(Self {
             image: ImageTarget::parse(&args.image)?,
             kind: args.kind,
-            selection: Selection::Everything,
+            selection: match signer {
+                Some(key) => Selection::Layers(Arc::new(move |layer| signed_by(&key, layer))),
+                None => Selection::Everything,
+            },
             force: args.force,
             registry: args.registry,
         })
@@ -176,6 +213,32 @@ fn confirm(request: &Request) -> Result<(), CliError> {
             image: request.image.to_string(),
             what: what.to_owned(),
         })
+    }
+}
+
+/// Whether `key` signed `layer`: a cosign signature layer whose signature
+/// verifies over its payload (legacy `.sig` layers carry no key hint), or a
+/// DSSE envelope with a signature by `key` over its PAE.
+fn signed_by(key: &rsign_core::keys::PublicKey, layer: &AttachedLayer) -> bool {
+    use base64::Engine as _;
+    match layer.descriptor.media_type.as_str() {
+        rsign_core::oci::COSIGN_SIMPLE_SIGNING => layer
+            .descriptor
+            .annotation(rsign_core::oci::ANNOTATION_SIGNATURE)
+            .and_then(|s| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .ok()
+            })
+            .is_some_and(|sig| key.verify(&layer.payload, &sig).is_ok()),
+        rsign_core::oci::DSSE_ENVELOPE => rsign_core::dsse::Envelope::parse(&layer.payload)
+            .is_ok_and(|e| {
+                let pae = e.pae();
+                e.signatures()
+                    .iter()
+                    .any(|s| key.verify(&pae, &s.sig).is_ok())
+            }),
+        _ => false,
     }
 }
 

@@ -9,11 +9,13 @@ pub mod clean;
 pub mod download;
 pub mod generate_key_pair;
 pub mod import_key_pair;
+pub mod key;
 pub mod load;
 pub mod login;
 pub mod policy;
 pub mod predicate;
 pub mod public_key;
+pub mod resign;
 pub mod save;
 pub mod sign;
 pub mod sign_blob;
@@ -60,6 +62,8 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
         Command::Policy(args) => policy::run(args.try_into()?, printer),
         Command::Sign(args) => sign::run(args.try_into()?, printer),
         Command::Verify(args) => verify::run(args.try_into()?, printer),
+        Command::Key(args) => key::run(args.try_into()?, printer),
+        Command::Resign(args) => resign::run(args.try_into()?, printer),
     }
 }
 

@@ -71,8 +71,17 @@ attestation attached. `--insecure-ignore-tlog` is accepted for cosign \
 compatibility: rsign never consults a transparency log.")]
 pub struct VerifyAttestationArgs {
     /// A trusted PEM public key (repeatable).
-    #[arg(short = 'k', long = "key", value_name = "FILE", required = true)]
+    #[arg(
+        short = 'k',
+        long = "key",
+        value_name = "FILE",
+        required_unless_present = "keyset"
+    )]
     pub keys: Vec<PathBuf>,
+    /// A keyset: its keys trusted now (active; retired within `acceptUntil`)
+    /// are trusted; its revoked and expired keys never count, even with `--key`.
+    #[arg(long, value_name = "FILE")]
+    pub keyset: Option<PathBuf>,
     /// How many distinct keys must have signed passing attestations.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threshold: usize,
@@ -106,6 +115,8 @@ pub struct VerifyAttestationArgs {
 pub struct Request {
     /// The trusted public keys' files.
     pub keys: Vec<PathBuf>,
+    /// The keyset file.
+    pub keyset: Option<PathBuf>,
     /// Distinct keys required.
     pub threshold: usize,
     /// The predicate type URI required.
@@ -141,7 +152,7 @@ impl TryFrom<VerifyAttestationArgs> for Request {
                 reason: format!("at most {MAX_KEYS} keys are accepted"),
             });
         }
-        if args.threshold == 0 || args.threshold > args.keys.len() {
+        if args.threshold == 0 || (args.keyset.is_none() && args.threshold > args.keys.len()) {
             return Err(CliError::InvalidArgument {
                 flag: "--threshold",
                 value: args.threshold.to_string(),
@@ -160,6 +171,7 @@ impl TryFrom<VerifyAttestationArgs> for Request {
         }
         Ok(Self {
             keys: args.keys,
+            keyset: args.keyset,
             threshold: args.threshold,
             type_uri,
             policies: args.policies,
@@ -270,6 +282,17 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
         let key = load_public_key(path)?;
         if !keys.iter().any(|k| k.key_id() == key.key_id()) {
             keys.push(key);
+        }
+    }
+    if let Some(path) = &request.keyset {
+        let keyset = super::key::load_keyset(path)?;
+        let now = super::key::now();
+        for (entry, decision) in keyset.trust_at(now) {
+            if !decision.is_trusted() {
+                keys.retain(|k| k.key_id() != entry.id());
+            } else if !keys.iter().any(|k| k.key_id() == entry.id()) {
+                keys.push(entry.public_key().clone());
+            }
         }
     }
     if request.threshold > keys.len() {
