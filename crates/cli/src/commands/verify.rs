@@ -10,6 +10,17 @@
 //! Distinct keys with at least one acceptable signature are counted against
 //! `--threshold`. No registry round trip depends on the number of keys.
 //!
+//! With `--keyset FILE` (alone or with `--key`) the trusted keys also
+//! include the keyset's keys that verify at the verifier's clock now
+//! ([`Keyset::verification_keys`]: active keys, retired keys within
+//! `acceptUntil`). Signatures by the keyset's other keys (revoked, retired
+//! and expired, retired without a window) never count; when an image has no
+//! acceptable signature they are still checked against those keys so that
+//! the refusal can say "signed only by revoked key <id16> (<name>)" or
+//! "signed only by retired key <id16> (<name>), whose window expired at T".
+//! Output names the key id (first 16 hex digits) and, for keyset keys, the
+//! name of every key that verified.
+//!
 //! Exit codes per image: 0 verified, 1 signatures present but too few
 //! acceptable, 3 no signatures, 2 error. Several images: 2 if any errored,
 //! else 1 if any failed, else 3 if any had none, else 0.
@@ -21,12 +32,14 @@ use clap::{Args, ValueEnum};
 use futures::StreamExt as _;
 use rsign_core::Digest;
 use rsign_core::keys::{KeyId, PublicKey};
+use rsign_core::keyset::{Keyset, TrustDecision, format_rfc3339};
 use rsign_core::oci::{ANNOTATION_SIGNATURE, COSIGN_SIMPLE_SIGNING};
 use rsign_core::simple_signing::{SimpleSigning, cosign_docker_reference};
 use rsign_core::verify::{VerifyError, verify_simple_signing};
 use rsign_registry::{AttachedLayer, AttachmentKind, attach};
 use serde_json::{Value, json};
 
+use super::key::{load_keyset, now};
 use super::load_public_key;
 use super::sign::{check_jobs, parse_annotations, parse_images, runtime};
 use crate::error::CliError;
@@ -39,6 +52,8 @@ use crate::target::{ImageTarget, OpenImage, Stores, TargetError, TargetKind};
 pub const DEFAULT_VERIFY_JOBS: usize = 16;
 /// The most public keys accepted.
 pub const MAX_KEYS: usize = 64;
+/// The refusal reason of a signature no trusted key verifies.
+const WRONG_KEY: &str = "wrong key: no trusted key verifies the signature";
 
 /// Output format of `verify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +71,11 @@ pub enum OutputFormat {
   rsign verify --key cosign.pub registry.example/app:v1
   rsign verify --key a.pub --key b.pub --threshold 2 -a release=v1 registry.example/app@sha256:…
   rsign verify --key cosign.pub --output json oci:./layout:v1
+  rsign verify --keyset keyset.yaml registry.example/app:v1
+
+With `--keyset`, the keyset's active keys and its retired keys still within \
+`acceptUntil` (on this machine's clock) are trusted; revoked and expired keys \
+never count, and a refusal names them when they made the only signatures.
 
 Exit codes: 0 every image verified; 1 an image has signatures but too few \
 acceptable ones (wrong key, digest mismatch, identity mismatch, annotation \
@@ -63,8 +83,16 @@ missing, threshold); 3 an image has no signatures; 2 errors. With several \
 images the worst wins in the order 2, 1, 3, 0.")]
 pub struct VerifyArgs {
     /// A trusted PEM public key (repeatable).
-    #[arg(short = 'k', long, value_name = "FILE", required = true)]
+    #[arg(
+        short = 'k',
+        long,
+        value_name = "FILE",
+        required_unless_present = "keyset"
+    )]
     pub key: Vec<PathBuf>,
+    /// A keyset file: its keys trusted now are trusted (see `rsign key`).
+    #[arg(long, value_name = "FILE")]
+    pub keyset: Option<PathBuf>,
     /// How many distinct keys must each have an acceptable signature.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threshold: usize,
@@ -108,6 +136,8 @@ pub struct VerifyArgs {
 pub struct Request {
     /// The public key files.
     pub keys: Vec<PathBuf>,
+    /// The keyset file.
+    pub keyset: Option<PathBuf>,
     /// Distinct keys needed.
     pub threshold: usize,
     /// Required annotations.
@@ -139,7 +169,7 @@ impl TryFrom<VerifyArgs> for Request {
                 reason: format!("at most {MAX_KEYS} keys are accepted"),
             });
         }
-        if args.threshold == 0 || args.threshold > args.key.len() {
+        if args.threshold == 0 || (args.keyset.is_none() && args.threshold > args.key.len()) {
             return Err(CliError::InvalidArgument {
                 flag: "--threshold",
                 value: args.threshold.to_string(),
@@ -158,6 +188,7 @@ impl TryFrom<VerifyArgs> for Request {
         };
         Ok(Self {
             keys: args.key,
+            keyset: args.keyset,
             threshold: args.threshold,
             annotations: parse_annotations(&args.annotations)?,
             output: args.output,
@@ -198,10 +229,22 @@ enum Verdict {
     Error(CliError),
 }
 
+/// A key signatures are checked with: a `--key` file, or a keyset entry.
+#[derive(Debug)]
+struct TrustedKey {
+    key: PublicKey,
+    /// The keyset name, for keyset keys.
+    name: Option<String>,
+    /// The keyset decision at verification time, for keyset keys.
+    trust: Option<TrustDecision>,
+}
+
 /// An acceptable signature.
 #[derive(Debug)]
 struct Accepted {
     key_id: KeyId,
+    name: Option<String>,
+    trust: Option<TrustDecision>,
     algorithm: String,
     payload: SimpleSigning,
 }
@@ -241,14 +284,48 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
              accepted for these images",
         );
     }
-    let mut keys: Vec<PublicKey> = Vec::with_capacity(request.keys.len());
+    let mut keys: Vec<TrustedKey> = Vec::with_capacity(request.keys.len());
     for path in &request.keys {
         let key = load_public_key(path)?;
-        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
-            keys.push(key);
+        if !keys.iter().any(|k| k.key.key_id() == key.key_id()) {
+            keys.push(TrustedKey {
+                key,
+                name: None,
+                trust: None,
+            });
         }
     }
-    if request.threshold > keys.len() {
+    let verifying_now = now();
+    let keyset: Option<Keyset> = request.keyset.as_deref().map(load_keyset).transpose()?;
+    let mut distrusted: Vec<TrustedKey> = Vec::new();
+    if let Some(keyset) = &keyset {
+        for (entry, decision) in keyset.trust_at(verifying_now) {
+            let named = TrustedKey {
+                key: entry.public_key().clone(),
+                name: Some(entry.name().to_owned()),
+                trust: Some(decision),
+            };
+            if !decision.is_trusted() {
+                distrusted.push(named);
+            } else if let Some(k) = keys.iter_mut().find(|k| k.key.key_id() == entry.id()) {
+                // Also given with `--key`: name it.
+                k.name = named.name;
+                k.trust = named.trust;
+            } else {
+                keys.push(named);
+            }
+        }
+        // A key revoked or expired in the keyset is not trusted, even if it
+        // is also given with `--key`.
+        keys.retain(|k| !distrusted.iter().any(|d| d.key.key_id() == k.key.key_id()));
+        if keys.is_empty() {
+            printer.warning(format_args!(
+                "no key of the keyset is trusted now ({}); every image will be refused",
+                crate::commands::key::describe_keyset_counts(keyset, verifying_now)
+            ));
+        }
+    }
+    if keyset.is_none() && request.threshold > keys.len() {
         return Err(CliError::InvalidArgument {
             flag: "--threshold",
             value: request.threshold.to_string(),
@@ -261,6 +338,7 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
     let stores = Stores::new(&request.registry, printer)?;
     let ctx = Ctx {
         keys: &keys,
+        distrusted: &distrusted,
         request: &request,
         stores: &stores,
     };
@@ -298,7 +376,9 @@ pub fn combine(a: ExitStatus, b: ExitStatus) -> ExitStatus {
 }
 
 struct Ctx<'a> {
-    keys: &'a [PublicKey],
+    keys: &'a [TrustedKey],
+    /// Keyset keys not trusted now: only for explaining refusals.
+    distrusted: &'a [TrustedKey],
     request: &'a Request,
     stores: &'a Stores,
 }
@@ -360,6 +440,13 @@ impl Ctx<'_> {
                 }
             })
             .collect();
+        if let Some(only) = self.explain_distrusted(&layers, &digest, &keys) {
+            // "wrong key" says less than naming the distrusted key.
+            if keys.is_empty() {
+                why.retain(|r| !r.starts_with(WRONG_KEY));
+            }
+            why.insert(0, only);
+        }
         if !keys.is_empty() || self.request.threshold > 1 {
             why.push(format!(
                 "threshold not met: {} of {} required keys",
@@ -418,7 +505,8 @@ impl Ctx<'_> {
                 failure = Some((rank, reason));
             }
         };
-        for key in self.keys {
+        for trusted in self.keys {
+            let key = &trusted.key;
             match verify_simple_signing(
                 std::slice::from_ref(key),
                 &layer.payload,
@@ -450,6 +538,8 @@ impl Ctx<'_> {
                     }
                     accepted.push(Accepted {
                         key_id: verified.key_id(),
+                        name: trusted.name.clone(),
+                        trust: trusted.trust,
                         algorithm: key.algorithm().to_string(),
                         payload: verified.into_inner(),
                     });
@@ -470,7 +560,7 @@ impl Ctx<'_> {
                     note(2, "signature annotation is not valid base64".into());
                 }
                 Err(VerifyError::NoMatchingKey { .. }) => {
-                    note(1, "wrong key: no trusted key verifies the signature".into());
+                    note(1, WRONG_KEY.into());
                 }
                 Err(other) => note(1, error_chain(&other)),
             }
@@ -479,6 +569,51 @@ impl Ctx<'_> {
             return Err(failure.map(|(_, r)| r).unwrap_or_default());
         }
         Ok(accepted)
+    }
+
+    /// When keyset keys that are not trusted now (revoked, expired) made
+    /// valid signatures over payloads for `digest` that no accepted key
+    /// made, says so. These signatures never count.
+    fn explain_distrusted(
+        &self,
+        layers: &[AttachedLayer],
+        digest: &Digest,
+        accepted: &BTreeSet<KeyId>,
+    ) -> Option<String> {
+        let mut found: Vec<&TrustedKey> = Vec::new();
+        for layer in layers {
+            let Some(signature) = layer.descriptor.annotation(ANNOTATION_SIGNATURE) else {
+                continue;
+            };
+            if layer.descriptor.media_type != COSIGN_SIMPLE_SIGNING {
+                continue;
+            }
+            for d in self.distrusted {
+                if found.iter().any(|f| f.key.key_id() == d.key.key_id()) {
+                    continue;
+                }
+                if verify_simple_signing(
+                    std::slice::from_ref(&d.key),
+                    &layer.payload,
+                    signature,
+                    digest,
+                )
+                .is_ok()
+                {
+                    found.push(d);
+                }
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        let described: Vec<String> = found.iter().map(|k| describe_distrusted(k)).collect();
+        let lead = if accepted.is_empty() {
+            "signed only by"
+        } else {
+            "also signed by (not counted)"
+        };
+        Some(format!("{lead} {}", described.join(", ")))
     }
 
     /// The first required annotation the payload does not carry.
@@ -490,6 +625,33 @@ impl Ctx<'_> {
                 .is_some_and(|found| found.as_str() == Some(v.as_str()));
             (!present).then_some((k.as_str(), v.as_str()))
         })
+    }
+}
+
+/// `revoked key <id16> (<name>)`, `retired key <id16> (<name>) whose
+/// acceptance window expired at T`, …
+fn describe_distrusted(k: &TrustedKey) -> String {
+    let id = k.key.key_id().short();
+    let name = k.name.as_deref().unwrap_or("");
+    match k.trust {
+        Some(TrustDecision::Revoked) => format!("revoked key {id} ({name})"),
+        Some(TrustDecision::RetiredExpired { accept_until }) => format!(
+            "retired key {id} ({name}), whose acceptance window expired at {}",
+            format_rfc3339(accept_until)
+        ),
+        Some(TrustDecision::RetiredWithoutWindow) => {
+            format!("retired key {id} ({name}), which has no acceptUntil window")
+        }
+        Some(other) => format!("key {id} ({name}, {other})"),
+        None => format!("key {id}"),
+    }
+}
+
+/// `<id16> (<name>)` for keyset keys, `<id16>` for `--key` keys.
+fn describe_key(key_id: KeyId, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{} ({name})", key_id.short()),
+        None => key_id.short(),
     }
 }
 
@@ -514,11 +676,11 @@ fn shorten(text: &str) -> String {
 }
 
 /// Distinct keys of the accepted signatures, in order of first appearance.
-fn distinct_keys(accepted: &[Accepted]) -> Vec<(KeyId, &str)> {
-    let mut out: Vec<(KeyId, &str)> = Vec::new();
+fn distinct_keys(accepted: &[Accepted]) -> Vec<&Accepted> {
+    let mut out: Vec<&Accepted> = Vec::new();
     for a in accepted {
-        if !out.iter().any(|(k, _)| *k == a.key_id) {
-            out.push((a.key_id, a.algorithm.as_str()));
+        if !out.iter().any(|k| k.key_id == a.key_id) {
+            out.push(a);
         }
     }
     out
@@ -529,10 +691,26 @@ fn print_report(report: &Report, format: OutputFormat, printer: &Printer) -> Res
     match format {
         OutputFormat::Text => match &report.verdict {
             Verdict::Verified => {
-                let keys: Vec<String> = distinct_keys(&report.accepted)
-                    .into_iter()
-                    .map(|(k, _)| k.short())
+                let distinct = distinct_keys(&report.accepted);
+                let keys: Vec<String> = distinct
+                    .iter()
+                    .map(|a| describe_key(a.key_id, a.name.as_deref()))
                     .collect();
+                if !distinct.is_empty()
+                    && distinct
+                        .iter()
+                        .all(|a| matches!(a.trust, Some(TrustDecision::RetiredInWindow { .. })))
+                {
+                    printer.warning(format_args!(
+                        "{shown} verified only by retired key(s) in their grace window ({}); \
+                         re-sign it with the active key (`rsign resign`)",
+                        distinct
+                            .iter()
+                            .filter_map(|a| a.trust.map(|t| t.to_string()))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
                 printer.message(format_args!(
                     "verified {shown}: {} acceptable signature(s)",
                     report.accepted.len()
@@ -561,7 +739,14 @@ fn print_report(report: &Report, format: OutputFormat, printer: &Printer) -> Res
 fn report_json(report: &Report) -> Value {
     let keys: Vec<Value> = distinct_keys(&report.accepted)
         .into_iter()
-        .map(|(id, algorithm)| json!({ "keyId": id.to_string(), "algorithm": algorithm }))
+        .map(|a| {
+            json!({
+                "keyId": a.key_id.to_string(),
+                "algorithm": a.algorithm,
+                "name": a.name,
+                "status": a.trust.map(|t| t.to_string()),
+            })
+        })
         .collect();
     let signatures: Vec<Value> = report
         .accepted
