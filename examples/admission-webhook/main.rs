@@ -81,8 +81,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IMAGES)]
     max_images: usize,
     /// Reload the policies and the certificate this often as well as on
-    /// SIGHUP (picks up ConfigMap and Secret updates; keyset trust windows
-    /// are decided at load time).
+    /// SIGHUP (picks up ConfigMap and Secret updates, and edits of keyset
+    /// files; keyset trust windows are checked at every evaluation).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     reload_every: Option<Duration>,
     /// Extra CA certificate (PEM) trusted for registries. Repeatable.
