@@ -453,7 +453,15 @@ fn several_images_at_once_and_replace() {
         "oci:lay:b",
     ])
     .code(0);
-    env.attest("oci:lay:a", "custom", &pred).code(0);
+    // A second, different custom attestation on `a` (the same predicate
+    // within the same second would give byte-identical envelopes — the
+    // custom predicate's timestamp has second resolution — which are stored once).
+    env.attest(
+        "oci:lay:a",
+        "custom",
+        &testdata("cosign/predicates/vuln-predicate.json"),
+    )
+    .code(0);
     env.attest(
         "oci:lay:a",
         "cyclonedx",
