@@ -15,13 +15,10 @@ use clap::Args;
 use rsign_registry::{Credentials, Limits, RegistryOptions};
 use zeroize::Zeroizing;
 
+use crate::env::{RSIGN_REGISTRY_PASSWORD, RSIGN_REGISTRY_USERNAME};
 use crate::error::CliError;
 use crate::output::Printer;
 
-/// Environment variable holding the registry password (instead of `--registry-password`).
-pub const RSIGN_REGISTRY_PASSWORD: &str = "RSIGN_REGISTRY_PASSWORD";
-/// Environment variable holding the registry user name (instead of `--registry-username`).
-pub const RSIGN_REGISTRY_USERNAME: &str = "RSIGN_REGISTRY_USERNAME";
 
 /// How to reach registries: TLS, plain HTTP, credentials, limits.
 #[derive(Clone, Default, Args)]

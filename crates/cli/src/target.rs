@@ -15,8 +15,8 @@
 //! [`Stores`] opens targets: one shared [`RegistryClient`] per run (one
 //! connection pool, credentials looked up once per registry), layouts with
 //! [`OciLayout::open`]. Attachments (signatures, attestations) go to the
-//! image's own repository, unless [`RSIGN_REPOSITORY`] (or cosign's
-//! [`COSIGN_REPOSITORY`]) names another registry repository, where the same
+//! image's own repository, unless [`RSIGN_REPOSITORY`](crate::env::RSIGN_REPOSITORY) (or cosign's
+//! [`COSIGN_REPOSITORY`](crate::env::COSIGN_REPOSITORY)) names another registry repository, where the same
 //! `sha256-<hex>.sig` tags are then read and written.
 
 // Shared by every image command; not every command uses every helper.
@@ -36,11 +36,6 @@ use rsign_registry::{
 use crate::error::CliError;
 use crate::output::Printer;
 use crate::registry_args::RegistryArgs;
-
-/// Puts attachments in this registry repository instead of the image's own.
-pub const RSIGN_REPOSITORY: &str = "RSIGN_REPOSITORY";
-/// cosign's name for [`RSIGN_REPOSITORY`]; `RSIGN_REPOSITORY` wins when both are set.
-pub const COSIGN_REPOSITORY: &str = "COSIGN_REPOSITORY";
 
 /// The prefix of an OCI image layout target.
 pub const OCI_PREFIX: &str = "oci:";
@@ -343,16 +338,10 @@ pub struct Stores {
 
 impl Stores {
     /// Builds the stores from the registry arguments (warnings go to stderr)
-    /// and [`RSIGN_REPOSITORY`]/[`COSIGN_REPOSITORY`].
+    /// and the attachment repository ([`attachment_repository_from_env`]).
     pub fn new(args: &RegistryArgs, printer: &Printer) -> Result<Self, CliError> {
         let options = args.to_options(printer)?;
-        let attachment_repository = attachment_repository_from_env()?;
-        if let Some((repo, var)) = &attachment_repository {
-            printer.message(format_args!(
-                "using attachment repository {} (from `{var}`)",
-                repo.repository()
-            ));
-        }
+        let attachment_repository = attachment_repository_from_env(printer)?;
         Self::with_options(options, attachment_repository)
     }
 
@@ -421,26 +410,26 @@ fn open_layout(dir: &Path, mode: LayoutMode) -> Result<OciLayout, rsign_registry
     }
 }
 
-/// The attachment repository from the environment, if set (and not empty).
-fn attachment_repository_from_env() -> Result<Option<(Reference, &'static str)>, TargetError> {
-    for variable in [RSIGN_REPOSITORY, COSIGN_REPOSITORY] {
-        let Some(value) = std::env::var_os(variable) else {
-            continue;
-        };
-        let value = value.to_string_lossy().into_owned();
-        if value.is_empty() {
-            continue;
-        }
-        let repo = value
-            .parse::<Reference>()
-            .map_err(|source| TargetError::RepositoryEnv {
-                variable,
-                value: value.clone(),
-                source,
-            })?;
-        return Ok(Some((repo, variable)));
-    }
-    Ok(None)
+/// The attachment repository from [`crate::env::attachment_repository`],
+/// if set; says on stderr which one is used.
+pub fn attachment_repository_from_env(
+    printer: &Printer,
+) -> Result<Option<(Reference, &'static str)>, TargetError> {
+    let Some((value, variable)) = crate::env::attachment_repository() else {
+        return Ok(None);
+    };
+    let repo = value
+        .parse::<Reference>()
+        .map_err(|source| TargetError::RepositoryEnv {
+            variable,
+            value: value.clone(),
+            source,
+        })?;
+    printer.message(format_args!(
+        "using attachment repository {} (from `{variable}`)",
+        repo.repository()
+    ));
+    Ok(Some((repo, variable)))
 }
 
 /// An opened image target: where the image is and where its attachments are.

@@ -35,7 +35,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::registry_args::RegistryArgs;
-use crate::target::{COSIGN_REPOSITORY, OCI_PREFIX, RSIGN_REPOSITORY, TargetError};
+use crate::target::{OCI_PREFIX, TargetError, attachment_repository_from_env};
 
 /// Default number of images evaluated at once.
 pub const DEFAULT_EVAL_JOBS: usize = 32;
@@ -290,38 +290,12 @@ fn load_policies(paths: &[PathBuf], printer: &Printer) -> Result<PolicySet, CliE
     }
 }
 
-/// The attachment repository from `RSIGN_REPOSITORY` / `COSIGN_REPOSITORY`.
-fn attachment_repository(printer: &Printer) -> Result<Option<Reference>, CliError> {
-    for variable in [RSIGN_REPOSITORY, COSIGN_REPOSITORY] {
-        let Some(value) = std::env::var_os(variable) else {
-            continue;
-        };
-        let value = value.to_string_lossy().into_owned();
-        if value.is_empty() {
-            continue;
-        }
-        let repo = value
-            .parse::<Reference>()
-            .map_err(|source| TargetError::RepositoryEnv {
-                variable,
-                value: value.clone(),
-                source,
-            })?;
-        printer.message(format_args!(
-            "using attachment repository {} (from `{variable}`)",
-            repo.repository()
-        ));
-        return Ok(Some(repo));
-    }
-    Ok(None)
-}
-
 fn eval(request: EvalRequest, printer: &Printer) -> Result<ExitStatus, CliError> {
     let policies = load_policies(&request.policies, printer)?;
     let client = RegistryClient::new(request.registry.to_options(printer)?)
         .map_err(|e| TargetError::Client(Box::new(e)))?;
     let mut source = RegistrySource::new(client);
-    if let Some(repo) = attachment_repository(printer)? {
+    if let Some((repo, _)) = attachment_repository_from_env(printer)? {
         source = source.with_attachment_repository(repo);
     }
     let mut options = EvaluatorOptions::default();

@@ -26,11 +26,6 @@ use crate::exit::ExitStatus;
 use crate::files;
 use crate::output::Printer;
 
-/// Bounds the blob read (bytes); rsign's name, wins over cosign's.
-pub const RSIGN_MAX_ATTACHMENT_SIZE: &str = "RSIGN_MAX_ATTACHMENT_SIZE";
-/// cosign's variable bounding the blob read (bytes).
-pub const COSIGN_MAX_ATTACHMENT_SIZE: &str = "COSIGN_MAX_ATTACHMENT_SIZE";
-
 /// Where the DSSE envelope comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvelopeSource {
@@ -125,25 +120,15 @@ fn parse_digest(text: &str) -> Result<Digest, CliError> {
 
 /// The blob size limit from the environment, if set.
 fn size_limit() -> Result<Option<(u64, &'static str)>, CliError> {
-    for variable in [RSIGN_MAX_ATTACHMENT_SIZE, COSIGN_MAX_ATTACHMENT_SIZE] {
-        let Some(value) = std::env::var_os(variable) else {
-            continue;
-        };
-        let value = value.to_string_lossy();
-        if value.trim().is_empty() {
-            continue;
-        }
-        let limit = value
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| CliError::Unsupported {
-                flag: "COSIGN_MAX_ATTACHMENT_SIZE",
-                reason: "the value is not a number of bytes",
-                hint: "set it to a whole number of bytes, e.g. 134217728",
-            })?;
-        return Ok(Some((limit, variable)));
-    }
-    Ok(None)
+    let Some((value, variable)) = crate::env::max_attachment_size() else {
+        return Ok(None);
+    };
+    let limit = value.parse::<u64>().map_err(|_| CliError::Unsupported {
+        flag: "COSIGN_MAX_ATTACHMENT_SIZE",
+        reason: "the value is not a number of bytes",
+        hint: "set it to a whole number of bytes, e.g. 134217728",
+    })?;
+    Ok(Some((limit, variable)))
 }
 
 /// Reads the envelope: a file's JSON (or base64 of it), or inline base64.
