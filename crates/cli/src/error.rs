@@ -300,9 +300,6 @@ pub enum CliError {
         #[source]
         source: io::Error,
     },
-    /// The async runtime for registry and layout I/O could not start.
-    #[error("cannot start the I/O runtime")]
-    IoRuntime(#[source] io::Error),
     /// Admission policies did not load (each problem was printed before).
     #[error("invalid policy: {count} problem(s), listed above")]
     InvalidPolicies {

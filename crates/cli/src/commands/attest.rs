@@ -30,7 +30,8 @@ use rsign_registry::attach::{self, AttachedLayer, AttachmentKind, NewLayer};
 
 use super::load_private_key;
 use super::predicate::{self, PreparedPredicate, Subject};
-use super::sign::{check_jobs, layout_identity, parse_images, runtime};
+use super::runtime;
+use super::sign::{check_jobs, layout_identity, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

@@ -20,7 +20,7 @@ use clap::{Args, ValueEnum};
 use rsign_registry::attach::remove_layers;
 use rsign_registry::{AttachedLayer, AttachmentKind, TagOrDigest};
 
-use super::save::block_on;
+use super::block_on;
 use super::tree::{attachment_reference, open_and_resolve};
 use crate::error::CliError;
 use crate::exit::ExitStatus;

@@ -25,7 +25,7 @@ use rsign_registry::AttachmentKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::save::block_on;
+use super::block_on;
 use super::tree::{attachment_reference, open_and_resolve, read_kind};
 use crate::error::CliError;
 use crate::exit::ExitStatus;

@@ -21,7 +21,8 @@ use rsign_registry::layout::COSIGN_KIND_ANNOTATION;
 use rsign_registry::{OciLayout, Repository, TagOrDigest};
 use serde::Deserialize;
 
-use super::save::{Transfer, block_on, check_layout_tag};
+use super::block_on;
+use super::save::{Transfer, check_layout_tag};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::files;

@@ -26,7 +26,7 @@ use rsign_registry::http::RequestError;
 use rsign_registry::{Credentials, Reference, RegistryClient, Repository, TagOrDigest};
 use zeroize::Zeroizing;
 
-use super::save::block_on;
+use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

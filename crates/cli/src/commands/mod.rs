@@ -67,6 +67,26 @@ pub fn run(command: Command, printer: &Printer) -> Result<ExitStatus, CliError> 
     }
 }
 
+/// The async runtime of a run that works on many images at once: every
+/// image of the run shares it (and the registry client's connection pools).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    build_runtime(tokio::runtime::Builder::new_multi_thread())
+}
+
+/// Runs `future` on a single-threaded runtime (registry and layout I/O of
+/// one image).
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    build_runtime(tokio::runtime::Builder::new_current_thread())?.block_on(future)
+}
+
+fn build_runtime(
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, CliError> {
+    builder.enable_all().build().map_err(CliError::Runtime)
+}
+
 /// The most bytes read from a key file: the core's limit on key input.
 const KEY_FILE_LIMIT: u64 = MAX_KEY_INPUT_BYTES as u64;
 

@@ -309,10 +309,7 @@ fn eval(request: EvalRequest, printer: &Printer) -> Result<ExitStatus, CliError>
         options = options.dangerous_fail_open();
     }
     let evaluator = Evaluator::new(policies, Arc::new(source), options);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
+    let runtime = super::runtime()?;
     let decisions: Vec<Decision> = runtime.block_on(async {
         futures::stream::iter(request.images.iter())
             .map(|image| evaluator.evaluate(image))

@@ -42,7 +42,8 @@ use rsign_registry::{AttachedLayer, AttachmentKind, NewLayer, attach};
 use serde_json::{Value, json};
 
 use super::load_private_key;
-use super::sign::{check_jobs, layout_identity, parse_images, runtime};
+use super::runtime;
+use super::sign::{check_jobs, layout_identity, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::files;

@@ -114,7 +114,7 @@ pub fn check_layout_tag(tag: &str) -> Result<(), CliError> {
 
 /// Copies the image and its attachments into the layout.
 pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> {
-    block_on(save(request, printer))
+    super::block_on(save(request, printer))
 }
 
 async fn save(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> {
@@ -152,17 +152,6 @@ async fn save(request: Request, printer: &Printer) -> Result<ExitStatus, CliErro
         attached.describe(),
     ));
     Ok(ExitStatus::Success)
-}
-
-/// Runs `future` on a single-threaded runtime (registry and layout I/O).
-pub fn block_on<T>(
-    future: impl std::future::Future<Output = Result<T, CliError>>,
-) -> Result<T, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::IoRuntime)?
-        .block_on(future)
 }
 
 /// What was copied.

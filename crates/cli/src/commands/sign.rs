@@ -183,15 +183,6 @@ pub fn parse_images(args: &[String]) -> Result<Vec<ImageTarget>, CliError> {
         .collect()
 }
 
-/// The async runtime of one run: every image of the run shares it (and the
-/// registry client's connection pools with it).
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)
-}
-
 /// What happened to one manifest.
 #[derive(Debug)]
 enum Signed {
@@ -227,7 +218,7 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
         recursive: request.recursive,
         stores: &stores,
     };
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     let results: Vec<Result<Vec<Signed>, CliError>> = rt.block_on(async {
         futures::stream::iter(opened.iter())
             .map(|image| ctx.sign_image(image))

@@ -18,7 +18,7 @@ use rsign_registry::attach::read_attachments;
 use rsign_registry::{AttachmentKind, Attachments, Repository};
 use serde_json::{Value, json};
 
-use super::save::block_on;
+use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

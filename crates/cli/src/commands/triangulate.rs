@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use super::save::block_on;
+use super::block_on;
 use super::tree::{AttachmentType, attachment_reference, open_and_resolve};
 use crate::error::CliError;
 use crate::exit::ExitStatus;

@@ -41,7 +41,8 @@ use serde_json::{Value, json};
 
 use super::key::{load_keyset, now};
 use super::load_public_key;
-use super::sign::{check_jobs, parse_annotations, parse_images, runtime};
+use super::runtime;
+use super::sign::{check_jobs, parse_annotations, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

@@ -43,7 +43,8 @@ use serde_json::Value;
 
 use super::load_public_key;
 use super::predicate;
-use super::sign::{check_jobs, parse_images, runtime};
+use super::runtime;
+use super::sign::{check_jobs, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
