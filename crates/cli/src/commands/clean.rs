@@ -146,13 +146,9 @@ impl TryFrom<CleanArgs> for Request {
     fn try_from(args: CleanArgs) -> Result<Self, CliError> {
         let signer = match (&args.signed_by, &args.keyset, &args.signed_by_key) {
             (Some(query), Some(keyset), _) => Some(
-                super::key::load_keyset(keyset)?
+                super::load_keyset(keyset)?
                     .find(query)
-                    .map_err(|source| CliError::Keyset {
-                        action: "find the `--signed-by` key in",
-                        path: keyset.clone(),
-                        source: Box::new(source),
-                    })?
+                    .map_err(|e| super::keyset_error("find the `--signed-by` key in", keyset, e))?
                     .public_key()
                     .clone(),
             ),

@@ -31,7 +31,7 @@ use rsign_core::keyset::{
     KeyStatus, Keyset, KeysetError, Timestamp, TrustDecision, format_rfc3339,
 };
 
-use super::{KeyPairFiles, load_public_key};
+use super::{KeyPairFiles, keyset_error, load_keyset, load_public_key};
 use crate::cli::OutputKeyArgs;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -233,20 +233,6 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
         Request::Revoke { keyset, query } => revoke(&keyset, &query, printer),
         Request::Add { keyset, key, name } => add(&keyset, &key, &name, printer),
     }
-}
-
-/// `action` on the keyset at `path` failed with `source`.
-fn keyset_error(action: &'static str, path: &Path, source: KeysetError) -> CliError {
-    CliError::Keyset {
-        action,
-        path: path.to_owned(),
-        source: Box::new(source),
-    }
-}
-
-/// Loads the keyset at `path`.
-pub fn load_keyset(path: &Path) -> Result<Keyset, CliError> {
-    Keyset::load(path).map_err(|e| keyset_error("read", path, e))
 }
 
 /// The verifier's clock.

@@ -30,6 +30,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use rsign_core::keys::{MAX_KEY_INPUT_BYTES, Password, PrivateKey, PublicKey};
+use rsign_core::keyset::{Keyset, KeysetError};
 
 use crate::cli::{Command, OutputKeyArgs};
 use crate::error::CliError;
@@ -119,6 +120,33 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, CliError> {
     })?;
     tracing::debug!(algorithm = %key.algorithm(), key_id = %key.key_id(), "loaded public key");
     Ok(key)
+}
+
+/// Reads PEM `PUBLIC KEY` files, in order, leaving out keys read before
+/// (same key id).
+pub fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, CliError> {
+    let mut keys: Vec<PublicKey> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let key = load_public_key(path)?;
+        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Loads the keyset at `path`.
+pub fn load_keyset(path: &Path) -> Result<Keyset, CliError> {
+    Keyset::load(path).map_err(|e| keyset_error("read", path, e))
+}
+
+/// `action` on the keyset at `path` failed with `source`.
+pub fn keyset_error(action: &'static str, path: &Path, source: KeysetError) -> CliError {
+    CliError::Keyset {
+        action,
+        path: path.to_owned(),
+        source: Box::new(source),
+    }
 }
 
 /// The two files of a key pair: `PREFIX.key` and `PREFIX.pub`.

@@ -39,8 +39,9 @@ use rsign_core::verify::{VerifyError, verify_simple_signing};
 use rsign_registry::{AttachedLayer, AttachmentKind, attach};
 use serde_json::{Value, json};
 
-use super::key::{load_keyset, now};
-use super::load_public_key;
+use super::key::now;
+use super::load_keyset;
+use super::load_public_keys;
 use super::runtime;
 use super::sign::{check_jobs, parse_annotations, parse_images};
 use crate::error::CliError;
@@ -285,17 +286,14 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
              accepted for these images",
         );
     }
-    let mut keys: Vec<TrustedKey> = Vec::with_capacity(request.keys.len());
-    for path in &request.keys {
-        let key = load_public_key(path)?;
-        if !keys.iter().any(|k| k.key.key_id() == key.key_id()) {
-            keys.push(TrustedKey {
-                key,
-                name: None,
-                trust: None,
-            });
-        }
-    }
+    let mut keys: Vec<TrustedKey> = load_public_keys(&request.keys)?
+        .into_iter()
+        .map(|key| TrustedKey {
+            key,
+            name: None,
+            trust: None,
+        })
+        .collect();
     let verifying_now = now();
     let keyset: Option<Keyset> = request.keyset.as_deref().map(load_keyset).transpose()?;
     let mut distrusted: Vec<TrustedKey> = Vec::new();

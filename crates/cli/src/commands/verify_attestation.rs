@@ -41,7 +41,7 @@ use rsign_policy::rego::{self, RegoPolicy};
 use rsign_registry::attach::{self, AttachedLayer, AttachmentKind};
 use serde_json::Value;
 
-use super::load_public_key;
+use super::load_public_keys;
 use super::predicate;
 use super::runtime;
 use super::sign::{check_jobs, parse_images};
@@ -278,15 +278,9 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
              this verification rests on the public keys alone",
         );
     }
-    let mut keys: Vec<PublicKey> = Vec::with_capacity(request.keys.len());
-    for path in &request.keys {
-        let key = load_public_key(path)?;
-        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
-            keys.push(key);
-        }
-    }
+    let mut keys = load_public_keys(&request.keys)?;
     if let Some(path) = &request.keyset {
-        let keyset = super::key::load_keyset(path)?;
+        let keyset = super::load_keyset(path)?;
         let now = super::key::now();
         for (entry, decision) in keyset.trust_at(now) {
             if !decision.is_trusted() {
