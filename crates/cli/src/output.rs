@@ -71,8 +71,59 @@ impl Printer {
     }
 }
 
+/// `e` and its causes on one line, joined by `: ` (for per-item reports,
+/// where [`Printer::error`]'s multi-line form does not fit).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// At most 200 characters of untrusted `text` for a message, `…` marking a cut.
+pub fn shorten(text: &str) -> String {
+    shorten_to(text, 200, "…")
+}
+
+/// At most `max_chars` characters of untrusted `text` for a message, with
+/// `marker` appended when something was cut.
+pub fn shorten_to(text: &str, max_chars: usize, marker: &str) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}{marker}", text.get(..end).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}
+
 impl Default for Printer {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_shortened_on_a_char_boundary() {
+        assert_eq!(shorten_to("abc", 80, "..."), "abc");
+        let long = "é".repeat(100);
+        let short = shorten_to(&long, 80, "...");
+        assert_eq!(short.chars().count(), 83);
+        assert!(short.ends_with("..."));
+        assert_eq!(shorten(&long), long);
+        let longer = "x".repeat(201);
+        assert_eq!(shorten(&longer), format!("{}…", "x".repeat(200)));
+    }
+
+    #[test]
+    fn error_chain_joins_sources() {
+        let inner = std::io::Error::other("inner");
+        let outer = CliError::Stdout(inner);
+        assert_eq!(error_chain(&outer), "failed to write to standard output: inner");
     }
 }

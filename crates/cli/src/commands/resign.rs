@@ -47,7 +47,7 @@ use super::sign::{check_jobs, layout_identity, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::files;
-use crate::output::Printer;
+use crate::output::{Printer, error_chain};
 use crate::password::Stdin;
 use crate::registry_args::RegistryArgs;
 use crate::target::{
@@ -463,17 +463,6 @@ fn same_identity(signed: &str, identity: &str) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Counts of a run.

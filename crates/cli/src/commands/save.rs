@@ -29,7 +29,7 @@ use rsign_registry::{AttachmentKind, Limits, OciLayout, Repository, TagOrDigest}
 
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::output::Printer;
+use crate::output::{Printer, error_chain};
 use crate::registry_args::RegistryArgs;
 use crate::target::{ImageTarget, Stores};
 
@@ -488,18 +488,6 @@ impl<'a> Transfer<'a> {
 /// do not hold.
 fn is_non_distributable(media_type: &str) -> bool {
     media_type.contains("foreign") || media_type.contains("nondistributable")
-}
-
-/// `e` and its causes, joined by `: `.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

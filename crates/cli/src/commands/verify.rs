@@ -46,7 +46,7 @@ use super::runtime;
 use super::sign::{check_jobs, parse_annotations, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::output::Printer;
+use crate::output::{Printer, error_chain, shorten};
 use crate::registry_args::RegistryArgs;
 use crate::target::{ImageTarget, OpenImage, Stores, TargetError, TargetKind};
 
@@ -652,26 +652,6 @@ fn describe_key(key_id: KeyId, name: Option<&str>) -> String {
         Some(name) => format!("{} ({name})", key_id.short()),
         None => key_id.short(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// At most 200 characters of untrusted text for a message.
-fn shorten(text: &str) -> String {
-    let mut s: String = text.chars().take(200).collect();
-    if s.len() < text.len() {
-        s.push('…');
-    }
-    s
 }
 
 /// Distinct keys of the accepted signatures, in order of first appearance.

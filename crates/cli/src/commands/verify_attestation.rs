@@ -47,7 +47,7 @@ use super::runtime;
 use super::sign::{check_jobs, parse_images};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::output::Printer;
+use crate::output::{Printer, error_chain, shorten};
 use crate::registry_args::RegistryArgs;
 use crate::target::{ImageTarget, OpenImage, Stores, TargetError};
 
@@ -512,22 +512,3 @@ impl Ctx<'_> {
     }
 }
 
-/// At most 200 characters of untrusted text, for messages.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(200) {
-        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
-}
-
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

@@ -10,7 +10,7 @@ use crate::cli::VerifyBlobArgs;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::files;
-use crate::output::Printer;
+use crate::output::{Printer, shorten_to};
 
 /// Where the signature comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
         }
         SignatureSource::Inline(text) => {
             blob::decode_signature(text.as_bytes()).map_err(|source| CliError::SignatureArg {
-                arg: shorten(text),
+                arg: shorten_to(text, 80, "..."),
                 source,
             })?
         }
@@ -86,26 +86,4 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
     })?;
     printer.message("Verified OK");
     Ok(ExitStatus::Success)
-}
-
-/// At most 80 characters of `text`, for an error message.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
-        None => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_signature_text_is_shortened() {
-        assert_eq!(shorten("abc"), "abc");
-        let long = "é".repeat(100);
-        let short = shorten(&long);
-        assert_eq!(short.chars().count(), 83);
-        assert!(short.ends_with("..."));
-    }
 }
