@@ -299,6 +299,9 @@ mod tests {
     fn go_escaping() {
         assert_eq!(go_escape(r#"{"a":"<&>"}"#), r#"{"a":"\u003c\u0026\u003e"}"#);
         assert_eq!(go_escape("\u{2028}"), "\\u2028");
+        // serde_json's control-character escapes are Go's (1.22+): short
+        // forms for \b \f \n \r \t, lowercase `\u00xx` for the rest.
+        assert_eq!(go_json(&"\u{8}\u{c}\n\u{1}\u{1f}"), r#""\b\f\n\u0001\u001f""#);
     }
 
     #[test]
