@@ -5,9 +5,11 @@
 //! `rustls-platform-verifier`) plus any extra CA certificates given. Plain
 //! HTTP is used only for loopback registries (`localhost`, `127.0.0.0/8`,
 //! `::1`) or when [`RegistryOptions::insecure_allow_http`] is set, and even
-//! then HTTPS is tried first (as Docker and cosign do). A fall-back to plain
-//! HTTP is remembered for [`HTTP_CHOICE_TTL`] only, so one transient HTTPS
-//! failure does not downgrade a registry for the client's lifetime.
+//! then HTTPS is preferred (as Docker and cosign do): both are probed at
+//! once, once per registry however many requests start together, and HTTPS
+//! wins when it answers. A fall-back to plain HTTP is remembered for
+//! [`HTTP_CHOICE_TTL`] only, so one transient HTTPS failure does not
+//! downgrade a registry for the client's lifetime.
 //!
 //! Redirects (rsign's own requests) are followed at most
 //! [`MAX_REDIRECTS`] times and never from HTTPS to plain HTTP unless plain
@@ -19,7 +21,8 @@ mod repository;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
@@ -93,6 +96,18 @@ impl Scheme {
     }
 }
 
+/// What the last scheme probe of a registry found.
+#[derive(Debug, Clone, Copy, Default)]
+enum Probed {
+    /// Not probed yet.
+    #[default]
+    Never,
+    /// `Scheme` answered; probed at that instant.
+    Chose(Scheme, Instant),
+    /// Neither scheme answered; the probe ended at that instant.
+    Failed(Instant),
+}
+
 /// A client for OCI registries. Cheap to clone: clones share connection
 /// pools, cached credentials, tokens and protocol choices.
 #[derive(Clone)]
@@ -104,13 +119,19 @@ struct Inner {
     options: RegistryOptions,
     /// For requests oci-client does not offer (bounded GETs, HEAD, DELETE).
     http: reqwest::Client,
-    /// oci-client over HTTPS and over plain HTTP.
-    oci_https: oci_client::Client,
-    oci_http: oci_client::Client,
+    /// oci-client over HTTPS and over plain HTTP, built on first use (only
+    /// uploads need them, and each build loads the system's root store).
+    oci_https: OnceLock<oci_client::Client>,
+    oci_http: OnceLock<oci_client::Client>,
+    /// The extra CA certificates of the options, read once.
+    certs: Vec<CertificateDer<'static>>,
     /// Credentials per registry, looked up once.
     credentials: Mutex<HashMap<String, Credentials>>,
-    /// Scheme per registry where HTTP is allowed, with when it was probed.
-    schemes: Mutex<HashMap<String, (Scheme, std::time::Instant)>>,
+    /// Scheme per registry where HTTP is allowed. The async lock of a
+    /// registry's slot is held across its probe, so concurrent first
+    /// requests to one registry probe once, and different registries do
+    /// not wait for each other.
+    schemes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Probed>>>>,
     /// Authorization headers for the requests made without oci-client.
     auth_cache: repository::AuthCache,
 }
@@ -180,33 +201,13 @@ impl RegistryClient {
             .build()
             .map_err(|e| config_error("cannot build the HTTP client", Box::new(e)))?;
 
-        let oci = |protocol: oci_client::client::ClientProtocol| {
-            let config = oci_client::client::ClientConfig {
-                protocol,
-                extra_root_certificates: certs
-                    .iter()
-                    .map(|c| oci_client::client::Certificate {
-                        encoding: oci_client::client::CertificateEncoding::Der,
-                        data: c.as_ref().to_vec(),
-                    })
-                    .collect(),
-                platform_resolver: None,
-                read_timeout: Some(options.timeouts.read),
-                connect_timeout: Some(options.timeouts.connect),
-                user_agent: USER_AGENT,
-                ..Default::default()
-            };
-            oci_client::Client::try_from(config)
-                .map_err(|e| config_error("cannot build the OCI client", Box::new(e)))
-        };
-        let oci_https = oci(oci_client::client::ClientProtocol::Https)?;
-        let oci_http = oci(oci_client::client::ClientProtocol::Http)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
                 http,
-                oci_https,
-                oci_http,
+                oci_https: OnceLock::new(),
+                oci_http: OnceLock::new(),
+                certs,
                 credentials: Mutex::new(HashMap::new()),
                 schemes: Mutex::new(HashMap::new()),
                 auth_cache: repository::AuthCache::default(),
@@ -257,11 +258,46 @@ impl RegistryClient {
         &self.inner.http
     }
 
-    pub(crate) fn oci(&self, scheme: Scheme) -> &oci_client::Client {
-        match scheme {
-            Scheme::Https => &self.inner.oci_https,
-            Scheme::Http => &self.inner.oci_http,
+    /// The oci-client for `scheme`, built on first use: only uploads need
+    /// one, and building one loads the system's root certificates.
+    pub(crate) fn oci(&self, scheme: Scheme) -> Result<&oci_client::Client, Error> {
+        let (cell, protocol) = match scheme {
+            Scheme::Https => (
+                &self.inner.oci_https,
+                oci_client::client::ClientProtocol::Https,
+            ),
+            Scheme::Http => (
+                &self.inner.oci_http,
+                oci_client::client::ClientProtocol::Http,
+            ),
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
         }
+        let options = &self.inner.options;
+        let config = oci_client::client::ClientConfig {
+            protocol,
+            extra_root_certificates: self
+                .inner
+                .certs
+                .iter()
+                .map(|c| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Der,
+                    data: c.as_ref().to_vec(),
+                })
+                .collect(),
+            platform_resolver: None,
+            read_timeout: Some(options.timeouts.read),
+            connect_timeout: Some(options.timeouts.connect),
+            user_agent: USER_AGENT,
+            ..Default::default()
+        };
+        let client = oci_client::Client::try_from(config).map_err(|e| Error::Config {
+            what: "cannot build the OCI client".to_owned(),
+            source: Box::new(e),
+        })?;
+        // Two first uploads may race here; either client serves, one is kept.
+        Ok(cell.get_or_init(|| client))
     }
 
     pub(super) fn auth_cache(&self) -> &repository::AuthCache {
@@ -280,16 +316,57 @@ impl RegistryClient {
     /// The scheme to reach `registry` with: HTTPS, unless plain HTTP is
     /// allowed and HTTPS does not answer at all there. HTTPS once chosen is
     /// kept; plain HTTP is re-probed after [`HTTP_CHOICE_TTL`].
+    ///
+    /// Both schemes are probed at once (one round trip, not two) and only
+    /// one probe per registry runs at a time: requests arriving meanwhile
+    /// wait for its answer, including a failed one, instead of probing again.
     pub(crate) async fn scheme(&self, registry: &str) -> Scheme {
         if !self.http_allowed(registry) {
             return Scheme::Https;
         }
-        if let Some((s, when)) = lock(&self.inner.schemes).get(registry)
-            && (*s == Scheme::Https || when.elapsed() < HTTP_CHOICE_TTL)
-        {
-            return *s;
+        let arrived = Instant::now();
+        let slot = {
+            let mut schemes = lock(&self.inner.schemes);
+            match schemes.get(registry) {
+                Some(slot) => slot.clone(),
+                None => schemes.entry(registry.to_owned()).or_default().clone(),
+            }
+        };
+        let mut probed = slot.lock().await;
+        match *probed {
+            Probed::Chose(s, when) if s == Scheme::Https || when.elapsed() < HTTP_CHOICE_TTL => {
+                return s;
+            }
+            // A probe that ended while this request waited found nothing:
+            // do not repeat it, let the request report the HTTPS error.
+            Probed::Failed(when) if when >= arrived => return Scheme::Https,
+            _ => {}
         }
-        let probe = |scheme: Scheme| {
+        let chosen = self.probe(registry).await;
+        tracing::debug!(
+            registry,
+            scheme = chosen.map_or("none", Scheme::as_str),
+            "registry protocol probed"
+        );
+        match chosen {
+            Some(s) => {
+                *probed = Probed::Chose(s, Instant::now());
+                s
+            }
+            None => {
+                // Neither answers now: do not remember a choice, let the
+                // request report the HTTPS error.
+                *probed = Probed::Failed(Instant::now());
+                Scheme::Https
+            }
+        }
+    }
+
+    /// Sends `GET /v2/` over HTTPS and plain HTTP at once; HTTPS wins when it
+    /// answers (any status), plain HTTP is waited for only when HTTPS fails.
+    async fn probe(&self, registry: &str) -> Option<Scheme> {
+        use futures::future::{Either, select};
+        let send = |scheme: Scheme| {
             let url = format!("{}://{registry}/v2/", scheme.as_str());
             let request = self
                 .inner
@@ -299,21 +376,19 @@ impl RegistryClient {
                 .send();
             async move { request.await.is_ok() }
         };
-        let chosen = if probe(Scheme::Https).await {
-            Scheme::Https
-        } else if probe(Scheme::Http).await {
-            Scheme::Http
-        } else {
-            // Neither answers now: do not remember, let the request report the HTTPS error.
-            return Scheme::Https;
-        };
-        tracing::debug!(
-            registry,
-            scheme = chosen.as_str(),
-            "registry protocol chosen"
-        );
-        lock(&self.inner.schemes).insert(registry.to_owned(), (chosen, std::time::Instant::now()));
-        chosen
+        let https = std::pin::pin!(send(Scheme::Https));
+        let http = std::pin::pin!(send(Scheme::Http));
+        match select(https, http).await {
+            Either::Left((true, _)) => Some(Scheme::Https),
+            Either::Left((false, http)) => http.await.then_some(Scheme::Http),
+            Either::Right((http_ok, https)) => {
+                if https.await {
+                    Some(Scheme::Https)
+                } else {
+                    http_ok.then_some(Scheme::Http)
+                }
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! digests, oversize bodies, throttling, server errors, missing content.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
 struct Server {
     addr: std::net::SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections that opened with a TLS ClientHello (HTTPS attempts).
+    tls_hellos: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -83,7 +86,9 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Handler = Arc::new(handler);
+        let tls_hellos = Arc::new(AtomicUsize::new(0));
         let seen2 = seen.clone();
+        let tls_hellos2 = tls_hellos.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -91,12 +96,17 @@ impl Server {
                 };
                 let handler = handler.clone();
                 let seen = seen2.clone();
+                let tls_hellos = tls_hellos2.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, handler, seen).await;
+                    let _ = serve(stream, handler, seen, tls_hellos).await;
                 });
             }
         });
-        Self { addr, seen }
+        Self {
+            addr,
+            seen,
+            tls_hellos,
+        }
     }
 
     fn reference(&self, path: &str) -> Reference {
@@ -111,12 +121,23 @@ impl Server {
             .filter(|s| s.method == method && s.path.starts_with(path_prefix))
             .count()
     }
+
+    /// Requests for exactly `path`.
+    fn hits_exact(&self, method: &str, path: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method == method && s.path == path)
+            .count()
+    }
 }
 
 async fn serve(
     mut stream: TcpStream,
     handler: Handler,
     seen: Arc<Mutex<Vec<Seen>>>,
+    tls_hellos: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -128,6 +149,7 @@ async fn serve(
         head.extend_from_slice(&buf[..n]);
         if head.first() == Some(&0x16) {
             // A TLS ClientHello: this server speaks plain HTTP only.
+            tls_hellos.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
         if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -782,4 +804,88 @@ async fn huge_media_types_and_digest_headers_are_not_echoed() {
         assert!(matches!(err, Error::InvalidContent { .. }), "{shown}");
         assert!(shown.len() < 1000, "{tag}: {} chars", shown.len());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_requests_probe_the_scheme_once() {
+    const N: usize = 24;
+    let manifest = manifest_bytes();
+    let digest = Digest::sha256_of(&manifest).to_string();
+    let server = Server::start(move |_, _| {
+        Reply::new(200, Body::Full(manifest.clone()))
+            .header("Content-Type", OCI_MANIFEST)
+            .header("Docker-Content-Digest", &digest)
+    })
+    .await;
+    let client = client();
+    let resolve_all = |wave: &'static str| {
+        // All tasks start their request together, after every one is set up.
+        let start = Arc::new(tokio::sync::Barrier::new(N));
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let repo = client
+                    .repository(&server.reference(&format!("app-{i}")))
+                    .unwrap();
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    repo.resolve(&TagOrDigest::Tag(wave.into()))
+                        .await
+                        .unwrap()
+                        .is_some()
+                })
+            })
+            .collect();
+        async move {
+            for handle in handles {
+                assert!(handle.await.unwrap());
+            }
+        }
+    };
+    resolve_all("v1").await;
+    // One probe set: one HTTPS attempt (a ClientHello this plain server
+    // drops) and one plain `GET /v2/`, however many requests started at once.
+    assert_eq!(server.tls_hellos.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits_exact("GET", "/v2/"), 1);
+    assert_eq!(server.hits("HEAD", "/v2/app-"), N);
+    // The choice is remembered: a second wave sends no probe.
+    resolve_all("v2").await;
+    assert_eq!(server.tls_hellos.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits_exact("GET", "/v2/"), 1);
+    assert_eq!(server.hits("HEAD", "/v2/app-"), 2 * N);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_contact_with_one_registry_does_not_wait_for_another() {
+    // A registry whose probes hang (it accepts and never answers) must not
+    // hold up the probe of another registry.
+    let stuck = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stuck_addr = stuck.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = stuck.accept().await {
+            held.push(stream);
+        }
+    });
+    let server = Server::start(|_, _| Reply::new(404, Body::Full(Vec::new()))).await;
+    let client = client();
+    let stuck_repo = client
+        .repository(&format!("{stuck_addr}/app").parse().unwrap())
+        .unwrap();
+    let stuck_task = tokio::spawn(async move {
+        let _ = stuck_repo.resolve(&TagOrDigest::Tag("v1".into())).await;
+    });
+    // Let the stuck registry's probe start first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let repo = client.repository(&server.reference("app")).unwrap();
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        repo.resolve(&TagOrDigest::Tag("v1".into())),
+    )
+    .await
+    .expect("the second registry waited for the first one's probe")
+    .unwrap();
+    assert!(found.is_none());
+    assert_eq!(server.hits_exact("GET", "/v2/"), 1);
+    stuck_task.abort();
 }

@@ -708,7 +708,7 @@ impl Repository for RegistryRepository {
             .blob_deadline(bytes.len() as u64);
         self.retry_within(deadline, "upload blob", &location, || async {
             let scheme = self.client.scheme(&self.registry).await;
-            let oci = self.client.oci(scheme);
+            let oci = self.client.oci(scheme)?;
             oci.store_auth_if_needed(&self.registry, &self.oci_auth())
                 .await;
             let exists = oci
@@ -754,7 +754,7 @@ impl Repository for RegistryRepository {
         let data = bytes::Bytes::copy_from_slice(bytes);
         self.retry("upload manifest", &location, || async {
             let scheme = self.client.scheme(&self.registry).await;
-            let oci = self.client.oci(scheme);
+            let oci = self.client.oci(scheme)?;
             oci.store_auth_if_needed(&self.registry, &self.oci_auth())
                 .await;
             oci.push_manifest_raw(&oci_target, data.clone(), content_type.clone())
