@@ -21,7 +21,7 @@ use rsign_registry::attach::remove_layers;
 use rsign_registry::{AttachedLayer, AttachmentKind, TagOrDigest};
 
 use super::block_on;
-use super::tree::{attachment_reference, open_and_resolve};
+use super::attachments::{attachment_reference, open_and_resolve};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::block_on;
-use super::tree::{attachment_reference, open_and_resolve, read_kind};
+use super::attachments::{attachment_reference, open_and_resolve, read_kind};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;

@@ -3,6 +3,7 @@
 //! Each command module has a `Request` (validated from its raw `*Args` with
 //! `TryFrom`) and a `run(Request, &Printer) -> Result<ExitStatus, CliError>`.
 
+pub mod attachments;
 pub mod attest;
 pub mod attest_blob;
 pub mod clean;

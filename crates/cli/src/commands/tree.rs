@@ -6,45 +6,19 @@
 //! `predicateType` annotation, which anyone who can push may write; the
 //! output marks it as an unverified claim (`rsign verify-attestation`
 //! checks it).
-//!
-//! This module also holds what the inspection commands share: the
-//! `--type` values ([`AttachmentType`]), the output formats and the
-//! attachment reference (`REPO:sha256-<hex>.sig`).
 
 use clap::{Args, ValueEnum};
-use rsign_core::Digest;
 use rsign_core::oci::ANNOTATION_PREDICATE_TYPE;
-use rsign_registry::attach::read_attachments;
-use rsign_registry::{AttachmentKind, Attachments, Repository};
+use rsign_registry::{AttachmentKind, Attachments};
 use serde_json::{Value, json};
 
+use super::attachments::{attachment_reference, open_and_resolve, read_kind};
 use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 use crate::registry_args::RegistryArgs;
-use crate::target::{ImageTarget, OpenImage, ResolvedImage, Stores};
-
-/// `--type` of the inspection commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AttachmentType {
-    /// Image signatures (`.sig`).
-    Signature,
-    /// In-toto attestations (`.att`).
-    Attestation,
-    /// Attached SBOMs (`.sbom`).
-    Sbom,
-}
-
-impl From<AttachmentType> for AttachmentKind {
-    fn from(t: AttachmentType) -> Self {
-        match t {
-            AttachmentType::Signature => AttachmentKind::Signature,
-            AttachmentType::Attestation => AttachmentKind::Attestation,
-            AttachmentType::Sbom => AttachmentKind::Sbom,
-        }
-    }
-}
+use crate::target::{ImageTarget, ResolvedImage};
 
 /// `--output` of `tree`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -97,49 +71,6 @@ impl TryFrom<TreeArgs> for Request {
             registry: args.registry,
         })
     }
-}
-
-/// The attachment reference cosign prints: `REPO:sha256-<hex>.sig` (for a
-/// layout `oci:DIR:sha256-<hex>.sig`).
-pub fn attachment_reference(
-    store: &dyn Repository,
-    image: &Digest,
-    kind: AttachmentKind,
-) -> String {
-    format!("{}:{}", store.display_name(), kind.tag_for(image))
-}
-
-/// Opens and resolves `image` (one store handle per run).
-pub async fn open_and_resolve(
-    image: &ImageTarget,
-    registry: &RegistryArgs,
-    printer: &Printer,
-) -> Result<(Stores, OpenImage, ResolvedImage), CliError> {
-    let stores = Stores::new(registry, printer)?;
-    let open = stores.open(image)?;
-    let resolved = open.resolve().await?;
-    Ok((stores, open, resolved))
-}
-
-/// Reads the `kind` attachments of the resolved image; `None` when none.
-pub async fn read_kind(
-    stores: &Stores,
-    open: &OpenImage,
-    resolved: &ResolvedImage,
-    kind: AttachmentKind,
-) -> Result<Option<Attachments>, CliError> {
-    read_attachments(
-        open.attach_store(),
-        &resolved.digest,
-        kind,
-        stores.attach_options(),
-    )
-    .await
-    .map_err(|source| CliError::ImageStep {
-        image: open.target.pinned(&resolved.digest),
-        step: format!("read the {kind}"),
-        source: Box::new(source),
-    })
 }
 
 /// Lists the attachments.

@@ -5,7 +5,7 @@
 use clap::Args;
 
 use super::block_on;
-use super::tree::{AttachmentType, attachment_reference, open_and_resolve};
+use super::attachments::{AttachmentType, attachment_reference, open_and_resolve};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
