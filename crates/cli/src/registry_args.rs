@@ -6,9 +6,6 @@
 //! crate's [`RegistryOptions`], warning on standard error when an insecure
 //! option is set.
 
-// Shared by every image command; not every command uses every helper.
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 
 use clap::Args;

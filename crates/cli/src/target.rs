@@ -19,11 +19,8 @@
 //! [`COSIGN_REPOSITORY`](crate::env::COSIGN_REPOSITORY)) names another registry repository, where the same
 //! `sha256-<hex>.sig` tags are then read and written.
 
-// Shared by every image command; not every command uses every helper.
-#![allow(dead_code)]
-
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -215,32 +212,6 @@ impl ImageTarget {
         matches!(self.kind, TargetKind::Layout { .. })
     }
 
-    /// The repository identity cosign signs for a registry image
-    /// (`registry/path`); `None` for layouts, which have no repository.
-    pub fn repository(&self) -> Option<String> {
-        self.reference().map(Reference::repository)
-    }
-
-    /// The same image pinned to `digest`, e.g. to address the manifests of
-    /// an index in the same store.
-    pub fn with_digest(&self, digest: &Digest) -> Self {
-        let (kind, input) = match &self.kind {
-            TargetKind::Registry(r) => {
-                let pinned = r.with_digest(digest.clone());
-                let input = pinned.to_string();
-                (TargetKind::Registry(pinned), input)
-            }
-            TargetKind::Layout { dir, .. } => (
-                TargetKind::Layout {
-                    dir: dir.clone(),
-                    reference: Some(TagOrDigest::Digest(digest.clone())),
-                },
-                format!("{OCI_PREFIX}{}@{digest}", dir.display()),
-            ),
-        };
-        Self { input, kind }
-    }
-
     /// The image as `REPOSITORY@DIGEST` (or `oci:DIR@DIGEST`): what
     /// deploy-relevant output prints.
     pub fn pinned(&self, digest: &Digest) -> String {
@@ -318,15 +289,6 @@ pub fn is_attachment_tag(tag: &str) -> bool {
             .is_some_and(|(alg, hex)| Digest::from_str(&format!("{alg}:{hex}")).is_ok())
 }
 
-/// Whether an OCI layout target should be created when missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayoutMode {
-    /// The layout must exist.
-    Existing,
-    /// Create an empty layout when the directory is not one yet.
-    Create,
-}
-
 /// Opens image targets for one run of a command: one shared registry client,
 /// the attachment repository override, the limits.
 #[derive(Debug, Clone)]
@@ -362,11 +324,6 @@ impl Stores {
         })
     }
 
-    /// The shared registry client.
-    pub fn client(&self) -> &RegistryClient {
-        &self.client
-    }
-
     /// Options (limits, concurrency) for reading and writing attachments.
     pub fn attach_options(&self) -> &AttachOptions {
         &self.attach_options
@@ -375,19 +332,10 @@ impl Stores {
     /// Opens the store of `target` (an existing layout must be a valid one)
     /// and the store its attachments live in.
     pub fn open(&self, target: &ImageTarget) -> Result<OpenImage, TargetError> {
-        self.open_with(target, LayoutMode::Existing)
-    }
-
-    /// [`Stores::open`], creating a missing layout with [`LayoutMode::Create`].
-    pub fn open_with(
-        &self,
-        target: &ImageTarget,
-        mode: LayoutMode,
-    ) -> Result<OpenImage, TargetError> {
         let store_err = |source| TargetError::store(target.input(), "open the image store", source);
         let image_store: Arc<dyn AttachStore> = match target.kind() {
             TargetKind::Registry(r) => Arc::new(self.client.repository(r).map_err(store_err)?),
-            TargetKind::Layout { dir, .. } => Arc::new(open_layout(dir, mode).map_err(store_err)?),
+            TargetKind::Layout { dir, .. } => Arc::new(OciLayout::open(dir).map_err(store_err)?),
         };
         let attach_store = match &self.attachment_repository {
             Some((repo, _)) => {
@@ -400,13 +348,6 @@ impl Stores {
             image_store,
             attach_store,
         })
-    }
-}
-
-fn open_layout(dir: &Path, mode: LayoutMode) -> Result<OciLayout, rsign_registry::Error> {
-    match mode {
-        LayoutMode::Existing => OciLayout::open(dir),
-        LayoutMode::Create => OciLayout::create(dir),
     }
 }
 
@@ -559,11 +500,8 @@ mod tests {
     fn registry_targets() {
         let t = ImageTarget::parse("127.0.0.1:5000/app:v1").unwrap();
         assert!(!t.is_layout());
-        assert_eq!(t.repository().as_deref(), Some("127.0.0.1:5000/app"));
         let d = digest();
         assert_eq!(t.pinned(&d), format!("127.0.0.1:5000/app@{d}"));
-        let p = t.with_digest(&d);
-        assert_eq!(p.reference().unwrap().digest(), Some(&d));
         assert!(ImageTarget::parse("UPPER/Case").is_err());
         assert!(ImageTarget::parse("").is_err());
     }

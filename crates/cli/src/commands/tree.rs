@@ -222,6 +222,7 @@ pub fn render_json(pinned: &str, resolved: &ResolvedImage, sections: &[Section])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsign_core::Digest;
     use rsign_registry::{AttachedLayer, NewLayer};
 
     fn resolved() -> ResolvedImage {
