@@ -134,6 +134,9 @@ pub struct Request {
     pub kind: CleanType,
     /// Which layers.
     pub selection: Selection,
+    /// With `--signed-by`: the key whose layers are removed, as
+    /// `key <id16> (<name>)` (or `key <id16>` for `--signed-by-key`).
+    pub signer: Option<String>,
     /// No confirmation.
     pub force: bool,
     /// Registry options.
@@ -145,26 +148,61 @@ impl TryFrom<CleanArgs> for Request {
 
     fn try_from(args: CleanArgs) -> Result<Self, CliError> {
         let signer = match (&args.signed_by, &args.keyset, &args.signed_by_key) {
-            (Some(query), Some(keyset), _) => Some(
-                super::load_keyset(keyset)?
-                    .find(query)
-                    .map_err(|e| super::keyset_error("find the `--signed-by` key in", keyset, e))?
-                    .public_key()
-                    .clone(),
-            ),
-            (_, _, Some(path)) => Some(super::load_public_key(path)?),
+            (Some(query), Some(keyset), _) => {
+                let loaded = super::load_keyset(keyset)?;
+                let entry = loaded.find(query).map_err(|e| {
+                    super::keyset_error("find the `--signed-by` key in", keyset, e)
+                })?;
+                let key = entry.public_key().clone();
+                let named = format!("key {} ({})", key.key_id().short(), entry.name());
+                Some((key, named))
+            }
+            (_, _, Some(path)) => {
+                let key = super::load_public_key(path)?;
+                let named = format!("key {}", key.key_id().short());
+                Some((key, named))
+            }
             _ => None,
         };
+        let signer_name = signer.as_ref().map(|(_, named)| named.clone());
         Ok(Self {
             image: ImageTarget::parse(&args.image)?,
             kind: args.kind,
             selection: match signer {
-                Some(key) => Selection::Layers(Arc::new(move |layer| signed_by(&key, layer))),
+                Some((key, _)) => {
+                    Selection::Layers(Arc::new(move |layer| signed_by(&key, layer)))
+                }
                 None => Selection::Everything,
             },
+            signer: signer_name,
             force: args.force,
             registry: args.registry,
         })
+    }
+}
+
+impl Request {
+    /// What is removed, for the refusal: the kinds, and the signer with
+    /// `--signed-by`.
+    fn what(&self) -> String {
+        let kinds = self.kind.describe();
+        match &self.signer {
+            Some(signer) => format!("{kinds} signed by {signer}"),
+            None => kinds.to_owned(),
+        }
+    }
+
+    /// The confirmation question.
+    fn prompt(&self) -> String {
+        let kinds = self.kind.describe();
+        match &self.signer {
+            Some(signer) => format!(
+                "This removes the {kinds} of {} signed by {signer}; layers of other signers \
+                 stay. Continue? [y/N] ",
+                self.image
+            ),
+            None => format!("This removes all {kinds} of {}. Continue? [y/N] ", self.image),
+        }
     }
 }
 
@@ -178,20 +216,16 @@ pub fn run(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> 
 
 /// Asks on the terminal; refuses without one.
 fn confirm(request: &Request) -> Result<(), CliError> {
-    let what = request.kind.describe();
+    let what = request.what();
     if !std::io::stdin().is_terminal() {
         return Err(CliError::ConfirmationRequired {
             image: request.image.to_string(),
-            what: what.to_owned(),
+            what: what.clone(),
         });
     }
     let mut stderr = std::io::stderr().lock();
     // A prompt that cannot be shown is not fatal: the answer decides.
-    let _ = write!(
-        stderr,
-        "This removes all {what} of {}. Continue? [y/N] ",
-        request.image
-    );
+    let _ = write!(stderr, "{}", request.prompt());
     let _ = stderr.flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -207,7 +241,7 @@ fn confirm(request: &Request) -> Result<(), CliError> {
     } else {
         Err(CliError::ConfirmationRequired {
             image: request.image.to_string(),
-            what: what.to_owned(),
+            what,
         })
     }
 }
@@ -300,5 +334,31 @@ mod tests {
             vec![AttachmentKind::Attestation]
         );
         assert_eq!(CleanType::default(), CleanType::All);
+    }
+
+    #[test]
+    fn prompt_says_what_is_removed() {
+        let request = |signer: Option<&str>| Request {
+            image: ImageTarget::parse("oci:/tmp/lay:v1").unwrap(),
+            kind: CleanType::Signature,
+            selection: Selection::Everything,
+            signer: signer.map(str::to_owned),
+            force: false,
+            registry: RegistryArgs::default(),
+        };
+        let all = request(None);
+        assert_eq!(
+            all.prompt(),
+            "This removes all signatures of oci:/tmp/lay:v1. Continue? [y/N] "
+        );
+        assert_eq!(all.what(), "signatures");
+        let one = request(Some("key 0123456789abcdef (release)"));
+        let prompt = one.prompt();
+        assert!(!prompt.contains("all"), "{prompt}");
+        assert!(
+            prompt.contains("signatures of oci:/tmp/lay:v1 signed by key 0123456789abcdef (release)"),
+            "{prompt}"
+        );
+        assert_eq!(one.what(), "signatures signed by key 0123456789abcdef (release)");
     }
 }
