@@ -109,13 +109,7 @@ impl TryFrom<AttestArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: AttestArgs) -> Result<Self, CliError> {
-        if args.tlog_upload == Some(true) {
-            return Err(CliError::Unsupported {
-                flag: "--tlog-upload=true",
-                reason: "rsign does not upload attestations to a transparency log",
-                hint: "pass `--tlog-upload=false` or leave the flag out",
-            });
-        }
+        super::refuse_tlog_upload(args.tlog_upload, super::Uploads::Attestations)?;
         let _ = args.yes;
         predicate::type_uri(&args.r#type)?;
         Ok(Self {

@@ -54,13 +54,7 @@ impl TryFrom<AttestBlobArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: AttestBlobArgs) -> Result<Self, CliError> {
-        if args.tlog_upload == Some(true) {
-            return Err(CliError::Unsupported {
-                flag: "--tlog-upload=true",
-                reason: "rsign does not upload attestations to a transparency log",
-                hint: "pass `--tlog-upload=false` or leave the flag out",
-            });
-        }
+        super::refuse_tlog_upload(args.tlog_upload, super::Uploads::Attestations)?;
         let _ = args.yes;
         // Fail on an unknown type before asking for a password.
         predicate::type_uri(&args.r#type)?;

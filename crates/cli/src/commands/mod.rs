@@ -89,6 +89,54 @@ fn build_runtime(
     builder.enable_all().build().map_err(CliError::Runtime)
 }
 
+/// What a signing command makes, for its `--tlog-upload=true` refusal.
+#[derive(Debug, Clone, Copy)]
+pub enum Uploads {
+    /// `sign`, `sign-blob`.
+    Signatures,
+    /// `attest`, `attest-blob`.
+    Attestations,
+}
+
+/// Refuses `--tlog-upload=true` (cosign's default; rsign has no log).
+pub fn refuse_tlog_upload(tlog_upload: Option<bool>, made: Uploads) -> Result<(), CliError> {
+    if tlog_upload != Some(true) {
+        return Ok(());
+    }
+    Err(CliError::Unsupported {
+        flag: "--tlog-upload=true",
+        reason: match made {
+            Uploads::Signatures => "rsign does not upload signatures to a transparency log",
+            Uploads::Attestations => "rsign does not upload attestations to a transparency log",
+        },
+        hint: "pass `--tlog-upload=false` or leave the flag out",
+    })
+}
+
+/// The most public keys (`--key`) a verifying command accepts.
+pub const MAX_KEYS: usize = 64;
+
+/// Checks the `--key` count and `--threshold` of a verifying command: at
+/// most [`MAX_KEYS`] keys; a threshold of at least 1 and, without a keyset,
+/// at most the number of keys.
+pub fn check_trusted_keys(keys: usize, keyset: bool, threshold: usize) -> Result<(), CliError> {
+    if keys > MAX_KEYS {
+        return Err(CliError::InvalidArgument {
+            flag: "--key",
+            value: format!("({keys} keys)"),
+            reason: format!("at most {MAX_KEYS} keys are accepted"),
+        });
+    }
+    if threshold == 0 || (!keyset && threshold > keys) {
+        return Err(CliError::InvalidArgument {
+            flag: "--threshold",
+            value: threshold.to_string(),
+            reason: format!("expected 1 to the number of `--key`s ({keys})"),
+        });
+    }
+    Ok(())
+}
+
 /// The most bytes read from a key file: the core's limit on key input.
 const KEY_FILE_LIMIT: u64 = MAX_KEY_INPUT_BYTES as u64;
 
@@ -272,5 +320,30 @@ impl Input {
                 Ok(Box::new(std::io::BufReader::with_capacity(64 * 1024, file)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_key_counts_and_thresholds() {
+        assert!(check_trusted_keys(2, false, 2).is_ok());
+        assert!(check_trusted_keys(0, true, 3).is_ok());
+        assert!(check_trusted_keys(2, false, 3).is_err());
+        assert!(check_trusted_keys(2, false, 0).is_err());
+        assert!(check_trusted_keys(MAX_KEYS + 1, false, 1).is_err());
+    }
+
+    #[test]
+    fn tlog_upload_true_is_refused_naming_what_is_made() {
+        assert!(refuse_tlog_upload(None, Uploads::Signatures).is_ok());
+        assert!(refuse_tlog_upload(Some(false), Uploads::Signatures).is_ok());
+        let err = refuse_tlog_upload(Some(true), Uploads::Attestations).unwrap_err();
+        assert!(matches!(
+            err,
+            CliError::Unsupported { reason, .. } if reason.contains("attestations")
+        ));
     }
 }

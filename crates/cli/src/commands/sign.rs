@@ -115,13 +115,7 @@ impl TryFrom<SignArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: SignArgs) -> Result<Self, CliError> {
-        if args.tlog_upload == Some(true) {
-            return Err(CliError::Unsupported {
-                flag: "--tlog-upload=true",
-                reason: "rsign does not upload signatures to a transparency log",
-                hint: "pass `--tlog-upload=false` or leave the flag out",
-            });
-        }
+        super::refuse_tlog_upload(args.tlog_upload, super::Uploads::Signatures)?;
         let _ = args.yes;
         if let Some(identity) = &args.sign_container_identity
             && identity.trim().is_empty()

@@ -31,13 +31,7 @@ impl TryFrom<SignBlobArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: SignBlobArgs) -> Result<Self, CliError> {
-        if args.tlog_upload == Some(true) {
-            return Err(CliError::Unsupported {
-                flag: "--tlog-upload=true",
-                reason: "rsign does not upload signatures to a transparency log",
-                hint: "pass `--tlog-upload=false` or leave the flag out",
-            });
-        }
+        super::refuse_tlog_upload(args.tlog_upload, super::Uploads::Signatures)?;
         // `--yes` only skips cosign's confirmation prompts, which rsign never shows.
         let _ = args.yes;
         Ok(Self {

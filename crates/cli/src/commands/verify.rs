@@ -52,8 +52,6 @@ use crate::target::{ImageTarget, OpenImage, Stores, TargetError, TargetKind};
 
 /// Default number of images verified at once.
 pub const DEFAULT_VERIFY_JOBS: usize = 16;
-/// The most public keys accepted.
-pub const MAX_KEYS: usize = 64;
 /// The refusal reason of a signature no trusted key verifies.
 const WRONG_KEY: &str = "wrong key: no trusted key verifies the signature";
 
@@ -164,20 +162,7 @@ impl TryFrom<VerifyArgs> for Request {
     type Error = CliError;
 
     fn try_from(args: VerifyArgs) -> Result<Self, CliError> {
-        if args.key.len() > MAX_KEYS {
-            return Err(CliError::InvalidArgument {
-                flag: "--key",
-                value: format!("({} keys)", args.key.len()),
-                reason: format!("at most {MAX_KEYS} keys are accepted"),
-            });
-        }
-        if args.threshold == 0 || (args.keyset.is_none() && args.threshold > args.key.len()) {
-            return Err(CliError::InvalidArgument {
-                flag: "--threshold",
-                value: args.threshold.to_string(),
-                reason: format!("expected 1 to the number of `--key`s ({})", args.key.len()),
-            });
-        }
+        super::check_trusted_keys(args.key.len(), args.keyset.is_some(), args.threshold)?;
         let identity = match args.identity {
             Some(i) => Some(
                 normalize_identity(&i).ok_or_else(|| CliError::InvalidArgument {

@@ -53,8 +53,6 @@ use crate::target::{ImageTarget, OpenImage, Stores, TargetError};
 
 /// Default number of images verified at once.
 pub const DEFAULT_VERIFY_JOBS: usize = 8;
-/// The most `--key`s accepted.
-pub const MAX_KEYS: usize = 64;
 /// The most `--policy` files accepted.
 pub const MAX_POLICIES: usize = 32;
 
@@ -146,23 +144,7 @@ impl TryFrom<VerifyAttestationArgs> for Request {
             });
         }
         let type_uri = predicate::type_uri(&args.r#type)?;
-        if args.keys.len() > MAX_KEYS {
-            return Err(CliError::InvalidArgument {
-                flag: "--key",
-                value: args.keys.len().to_string(),
-                reason: format!("at most {MAX_KEYS} keys are accepted"),
-            });
-        }
-        if args.threshold == 0 || (args.keyset.is_none() && args.threshold > args.keys.len()) {
-            return Err(CliError::InvalidArgument {
-                flag: "--threshold",
-                value: args.threshold.to_string(),
-                reason: format!(
-                    "must be between 1 and the number of `--key`s ({})",
-                    args.keys.len()
-                ),
-            });
-        }
+        super::check_trusted_keys(args.keys.len(), args.keyset.is_some(), args.threshold)?;
         if args.policies.len() > MAX_POLICIES {
             return Err(CliError::InvalidArgument {
                 flag: "--policy",
