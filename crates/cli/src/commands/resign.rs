@@ -28,8 +28,6 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use clap::{ArgGroup, Args, ValueEnum};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,12 +36,12 @@ use rsign_core::keys::{PrivateKey, PublicKey};
 use rsign_core::oci::{ANNOTATION_SIGNATURE, COSIGN_SIMPLE_SIGNING};
 use rsign_core::simple_signing::{SimpleSigning, cosign_docker_reference};
 use rsign_core::verify::verify_simple_signing;
-use rsign_registry::{AttachedLayer, AttachmentKind, NewLayer, attach};
+use rsign_registry::{AttachedLayer, NewLayer};
 use serde_json::{Value, json};
 
 use super::load_private_key;
 use super::runtime;
-use super::sign::{check_jobs, layout_identity, parse_images};
+use super::sign::{check_jobs, layout_identity, parse_images, signature_layer, store_signature};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::files;
@@ -60,8 +58,6 @@ pub const DEFAULT_RESIGN_JOBS: usize = 8;
 pub const MAX_IMAGES: usize = 100_000;
 /// The largest `--from-file` list read.
 pub const MAX_LIST_BYTES: u64 = 16 * 1024 * 1024;
-/// How often a signature write failing with a registry error is tried.
-const WRITE_ATTEMPTS: u32 = 4;
 
 /// Output format of `resign`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -387,44 +383,18 @@ impl Ctx<'_> {
         // (Signing first costs well under a millisecond.)
         let public = self.public;
         let payload = SimpleSigning::new(&identity, digest.clone(), None).to_bytes();
-        let signature = self
-            .key
-            .sign(&payload)
-            .map_err(|source| CliError::SignImage {
-                image: pinned.clone(),
-                source,
-            })?;
-        let layer = NewLayer::signature(payload, &STANDARD.encode(signature));
-        let mut attempt = 1;
-        let outcome = loop {
-            let result = attach::append_layers(
-                image.attach_store(),
-                &digest,
-                AttachmentKind::Signature,
-                vec![layer.clone()],
-                |existing: &AttachedLayer, _new: &NewLayer| {
-                    signed_by(public, existing, &digest, &identity)
-                },
-                self.stores.attach_options(),
-            )
-            .await;
-            match result {
-                // distribution 2.8 sometimes refuses a manifest while another
-                // writer pushes to the same repository; the append is
-                // idempotent, so it is repeated.
-                Err(e @ rsign_registry::Error::Registry { .. }) if attempt < WRITE_ATTEMPTS => {
-                    tracing::debug!(image = %pinned, attempt, "writing the signature failed, retrying: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)))
-                        .await;
-                    attempt += 1;
-                }
-                other => {
-                    break other.map_err(|source| {
-                        TargetError::store(&pinned, "write the signature", source)
-                    })?;
-                }
-            }
-        };
+        let layer = signature_layer(self.key, payload, &pinned)?;
+        let outcome = store_signature(
+            image.attach_store(),
+            &digest,
+            layer,
+            |existing: &AttachedLayer, _new: &NewLayer| {
+                signed_by(public, existing, &digest, &identity)
+            },
+            self.stores.attach_options(),
+            &pinned,
+        )
+        .await?;
         Ok(if outcome.added > 0 {
             Outcome::Signed
         } else {

@@ -24,7 +24,10 @@ use rsign_core::Digest;
 use rsign_core::keys::{PrivateKey, PublicKey};
 use rsign_core::oci::{ANNOTATION_SIGNATURE, Manifest};
 use rsign_core::simple_signing::SimpleSigning;
-use rsign_registry::{AttachedLayer, AttachmentKind, NewLayer, Reference, TagOrDigest, attach};
+use rsign_registry::{
+    AppendOutcome, AttachOptions, AttachStore, AttachedLayer, AttachmentKind, NewLayer, Reference, TagOrDigest,
+    attach,
+};
 use serde_json::Value;
 
 use super::load_private_key;
@@ -299,54 +302,79 @@ impl Ctx<'_> {
         let pinned = image.target.pinned(&digest);
         let payload =
             SimpleSigning::new(identity, digest.clone(), self.annotations.cloned()).to_bytes();
-        let signature = self
-            .key
-            .sign(&payload)
-            .map_err(|source| CliError::SignImage {
-                image: pinned.clone(),
-                source,
-            })?;
-        let layer = NewLayer::signature(payload, &STANDARD.encode(signature));
+        let layer = signature_layer(self.key, payload, &pinned)?;
         let public = self.public;
-        let mut attempt = 1;
-        let outcome = loop {
-            let result = attach::append_layers(
-                image.attach_store(),
-                &digest,
-                AttachmentKind::Signature,
-                vec![layer.clone()],
-                |existing: &AttachedLayer, new: &NewLayer| {
-                    same_signed_payload(public, existing, new)
-                },
-                self.stores.attach_options(),
-            )
-            .await;
-            match result {
-                // distribution 2.8 sometimes refuses a manifest while another
-                // writer is pushing to the same repository (400 DIGEST_INVALID
-                // from a half-written link file); the append is idempotent,
-                // so it is simply repeated.
-                Err(e @ rsign_registry::Error::Registry { .. }) if attempt < WRITE_ATTEMPTS => {
-                    tracing::debug!(image = %pinned, attempt, "writing the signature failed, retrying: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        50 * u64::from(attempt) + fastrand_ms(),
-                    ))
-                    .await;
-                    attempt += 1;
-                }
-                other => {
-                    break other.map_err(|source| {
-                        TargetError::store(&pinned, "write the signature", source)
-                    })?;
-                }
-            }
-        };
+        let outcome = store_signature(
+            image.attach_store(),
+            &digest,
+            layer,
+            |existing: &AttachedLayer, new: &NewLayer| same_signed_payload(public, existing, new),
+            self.stores.attach_options(),
+            &pinned,
+        )
+        .await?;
         tracing::debug!(image = %pinned, attempts = outcome.attempts, "signature stored");
         Ok(if outcome.added > 0 {
             Signed::Added(pinned)
         } else {
             Signed::Already(pinned)
         })
+    }
+}
+
+/// Signs `payload` with `key` into a cosign signature layer for the image
+/// `pinned` (named in the error).
+pub fn signature_layer(
+    key: &PrivateKey,
+    payload: Vec<u8>,
+    pinned: &str,
+) -> Result<NewLayer, CliError> {
+    let signature = key.sign(&payload).map_err(|source| CliError::SignImage {
+        image: pinned.to_owned(),
+        source,
+    })?;
+    Ok(NewLayer::signature(payload, &STANDARD.encode(signature)))
+}
+
+/// Appends the signature `layer` to the signatures of `digest` in `store`,
+/// unless `dedupe` finds it there already. distribution 2.8 sometimes
+/// refuses a manifest while another writer pushes to the same repository
+/// (400 DIGEST_INVALID from a half-written link file); the append is
+/// idempotent, so registry errors are retried, [`WRITE_ATTEMPTS`] times in
+/// all, with a growing, jittered pause.
+pub async fn store_signature(
+    store: &dyn AttachStore,
+    digest: &Digest,
+    layer: NewLayer,
+    dedupe: impl Fn(&AttachedLayer, &NewLayer) -> bool + Send + Sync,
+    options: &AttachOptions,
+    pinned: &str,
+) -> Result<AppendOutcome, CliError> {
+    let mut attempt = 1;
+    loop {
+        let result = attach::append_layers(
+            store,
+            digest,
+            AttachmentKind::Signature,
+            vec![layer.clone()],
+            &dedupe,
+            options,
+        )
+        .await;
+        match result {
+            Err(e @ rsign_registry::Error::Registry { .. }) if attempt < WRITE_ATTEMPTS => {
+                tracing::debug!(image = %pinned, attempt, "writing the signature failed, retrying: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    50 * u64::from(attempt) + fastrand_ms(),
+                ))
+                .await;
+                attempt += 1;
+            }
+            other => {
+                return other
+                    .map_err(|source| TargetError::store(pinned, "write the signature", source).into());
+            }
+        }
     }
 }
 
