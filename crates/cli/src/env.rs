@@ -77,14 +77,14 @@ pub fn attachment_repository() -> Option<(String, &'static str)> {
 /// The blob size limit as written in the environment (trimmed), with the
 /// variable it came from; `None` when neither is set to a non-blank value.
 pub fn max_attachment_size() -> Option<(String, &'static str)> {
-    first_set([RSIGN_MAX_ATTACHMENT_SIZE, COSIGN_MAX_ATTACHMENT_SIZE], str::trim)
+    first_set(
+        [RSIGN_MAX_ATTACHMENT_SIZE, COSIGN_MAX_ATTACHMENT_SIZE],
+        str::trim,
+    )
 }
 
 /// The first of `names` whose value, after `clean`, is not empty.
-fn first_set(
-    names: [&'static str; 2],
-    clean: fn(&str) -> &str,
-) -> Option<(String, &'static str)> {
+fn first_set(names: [&'static str; 2], clean: fn(&str) -> &str) -> Option<(String, &'static str)> {
     names.into_iter().find_map(|name| {
         let value = std::env::var_os(name)?;
         let value = value.to_string_lossy();

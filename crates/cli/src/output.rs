@@ -124,6 +124,9 @@ mod tests {
     fn error_chain_joins_sources() {
         let inner = std::io::Error::other("inner");
         let outer = CliError::Stdout(inner);
-        assert_eq!(error_chain(&outer), "failed to write to standard output: inner");
+        assert_eq!(
+            error_chain(&outer),
+            "failed to write to standard output: inner"
+        );
     }
 }

@@ -16,7 +16,6 @@ use crate::env::{RSIGN_REGISTRY_PASSWORD, RSIGN_REGISTRY_USERNAME};
 use crate::error::CliError;
 use crate::output::Printer;
 
-
 /// How to reach registries: TLS, plain HTTP, credentials, limits.
 #[derive(Clone, Default, Args)]
 pub struct RegistryArgs {

@@ -20,8 +20,8 @@ use clap::{Args, ValueEnum};
 use rsign_registry::attach::remove_layers;
 use rsign_registry::{AttachedLayer, AttachmentKind, TagOrDigest};
 
-use super::block_on;
 use super::attachments::{attachment_reference, open_and_resolve};
+use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
@@ -150,9 +150,9 @@ impl TryFrom<CleanArgs> for Request {
         let signer = match (&args.signed_by, &args.keyset, &args.signed_by_key) {
             (Some(query), Some(keyset), _) => {
                 let loaded = super::load_keyset(keyset)?;
-                let entry = loaded.find(query).map_err(|e| {
-                    super::keyset_error("find the `--signed-by` key in", keyset, e)
-                })?;
+                let entry = loaded
+                    .find(query)
+                    .map_err(|e| super::keyset_error("find the `--signed-by` key in", keyset, e))?;
                 let key = entry.public_key().clone();
                 let named = format!("key {} ({})", key.key_id().short(), entry.name());
                 Some((key, named))
@@ -169,9 +169,7 @@ impl TryFrom<CleanArgs> for Request {
             image: ImageTarget::parse(&args.image)?,
             kind: args.kind,
             selection: match signer {
-                Some((key, _)) => {
-                    Selection::Layers(Arc::new(move |layer| signed_by(&key, layer)))
-                }
+                Some((key, _)) => Selection::Layers(Arc::new(move |layer| signed_by(&key, layer))),
                 None => Selection::Everything,
             },
             signer: signer_name,
@@ -201,7 +199,10 @@ impl Request {
                  stay. Continue? [y/N] ",
                 self.image
             ),
-            None => format!("This removes all {kinds} of {}. Continue? [y/N] ", self.image),
+            None => format!(
+                "This removes all {kinds} of {}. Continue? [y/N] ",
+                self.image
+            ),
         }
     }
 }
@@ -356,9 +357,13 @@ mod tests {
         let prompt = one.prompt();
         assert!(!prompt.contains("all"), "{prompt}");
         assert!(
-            prompt.contains("signatures of oci:/tmp/lay:v1 signed by key 0123456789abcdef (release)"),
+            prompt
+                .contains("signatures of oci:/tmp/lay:v1 signed by key 0123456789abcdef (release)"),
             "{prompt}"
         );
-        assert_eq!(one.what(), "signatures signed by key 0123456789abcdef (release)");
+        assert_eq!(
+            one.what(),
+            "signatures signed by key 0123456789abcdef (release)"
+        );
     }
 }

@@ -25,8 +25,8 @@ use rsign_registry::AttachmentKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::block_on;
 use super::attachments::{attachment_reference, open_and_resolve, read_kind};
+use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(go_escape("\u{2028}"), "\\u2028");
         // serde_json's control-character escapes are Go's (1.22+): short
         // forms for \b \f \n \r \t, lowercase `\u00xx` for the rest.
-        assert_eq!(go_json(&"\u{8}\u{c}\n\u{1}\u{1f}"), r#""\b\f\n\u0001\u001f""#);
+        assert_eq!(
+            go_json(&"\u{8}\u{c}\n\u{1}\u{1f}"),
+            r#""\b\f\n\u0001\u001f""#
+        );
     }
 
     #[test]

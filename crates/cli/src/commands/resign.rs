@@ -498,6 +498,8 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
 
     #[test]
     fn identities_compare_as_repositories() {

@@ -25,8 +25,8 @@ use rsign_core::keys::{PrivateKey, PublicKey};
 use rsign_core::oci::{ANNOTATION_SIGNATURE, Manifest};
 use rsign_core::simple_signing::SimpleSigning;
 use rsign_registry::{
-    AppendOutcome, AttachOptions, AttachStore, AttachedLayer, AttachmentKind, NewLayer, Reference, TagOrDigest,
-    attach,
+    AppendOutcome, AttachOptions, AttachStore, AttachedLayer, AttachmentKind, NewLayer, Reference,
+    TagOrDigest, attach,
 };
 use serde_json::Value;
 
@@ -371,8 +371,9 @@ pub async fn store_signature(
                 attempt += 1;
             }
             other => {
-                return other
-                    .map_err(|source| TargetError::store(pinned, "write the signature", source).into());
+                return other.map_err(|source| {
+                    TargetError::store(pinned, "write the signature", source).into()
+                });
             }
         }
     }

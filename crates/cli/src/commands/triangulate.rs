@@ -4,8 +4,8 @@
 
 use clap::Args;
 
-use super::block_on;
 use super::attachments::{AttachmentType, attachment_reference, open_and_resolve};
+use super::block_on;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
