@@ -11,7 +11,7 @@ use crate::document::Mode;
 use crate::facts::{AttestationFact, Facts};
 use crate::keyset::PolicyKey;
 use crate::policy::{AttestationRule, Authority, Policy, PolicySet, Rule};
-use crate::rego::RegoPolicy;
+use crate::rego::{RegoError, RegoPolicy};
 
 /// What to do with an image no policy matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,7 +47,7 @@ impl PolicySet {
         now: Timestamp,
     ) -> Decision {
         let matched = self.matching(image);
-        decide_matched(self, &matched, image, facts, no_match, now)
+        decide_matched(self, &matched, image, facts, no_match, now, None)
     }
 }
 
@@ -59,16 +59,21 @@ pub(crate) fn decide_matched(
     facts: Option<&Facts>,
     no_match: NoMatch,
     now: Timestamp,
+    deadline: Option<std::time::Instant>,
 ) -> Decision {
     let digest = facts.map(|f| f.digest().clone());
     if matched.is_empty() {
         return no_match_decision(image, digest, no_match);
     }
     let mut policies = Vec::new();
-    let mut warnings = Vec::new();
+    let mut run = Run {
+        warnings: Vec::new(),
+        deadline,
+    };
     for policy in matched.iter().filter_map(|&i| set.policies.get(i)) {
-        policies.push(evaluate_policy(policy, facts, now, &mut warnings));
+        policies.push(evaluate_policy(policy, facts, now, &mut run));
     }
+    let warnings = run.warnings;
     let denied: Vec<&str> = policies
         .iter()
         .filter(|p| p.result == Outcome::Fail)
@@ -140,6 +145,20 @@ fn quote_list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// State of one decision: the warnings gathered so far and the deadline
+/// Rego evaluations must finish by (none: only each policy's own limit).
+struct Run {
+    warnings: Vec<String>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl Run {
+    fn deadline_passed(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    }
+}
+
 /// One authority's verdict plus, when it passed, its entry in the
 /// policy-controller style `authorityMatches` document.
 struct AuthorityResult {
@@ -151,12 +170,12 @@ fn evaluate_policy(
     policy: &Policy,
     facts: Option<&Facts>,
     now: Timestamp,
-    warnings: &mut Vec<String>,
+    run: &mut Run,
 ) -> PolicyReport {
     let results: Vec<AuthorityResult> = policy
         .authorities
         .iter()
-        .map(|a| evaluate_authority(a, facts, now, warnings))
+        .map(|a| evaluate_authority(a, facts, now, run))
         .collect();
     let mut matches = serde_json::Map::new();
     for (a, r) in policy.authorities.iter().zip(&results) {
@@ -181,7 +200,7 @@ fn evaluate_policy(
         )
     } else if let Some(rego) = &policy.policy {
         let input = json!({ "authorityMatches": Value::Object(matches) });
-        match run_rego(rego, &input, warnings, &policy.name) {
+        match run_rego(rego, &input, run, &policy.name) {
             Ok(()) => (true, None, None),
             Err((code, reason)) => (false, Some(code), Some(reason)),
         }
@@ -192,7 +211,7 @@ fn evaluate_policy(
         (true, _) => Outcome::Pass,
         (false, Mode::Enforce) => Outcome::Fail,
         (false, Mode::Warn) => {
-            warnings.push(format!(
+            run.warnings.push(format!(
                 "policy `{}` failed (mode: warn): {}",
                 policy.name,
                 reason.as_deref().unwrap_or("no reason given")
@@ -213,12 +232,26 @@ fn evaluate_policy(
 fn run_rego(
     rego: &RegoPolicy,
     input: &Value,
-    warnings: &mut Vec<String>,
+    run: &mut Run,
     context: &str,
 ) -> Result<(), (Code, String)> {
-    match rego.evaluate(input) {
+    let limit = match run.deadline {
+        None => rego.time_limit(),
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err((
+                    Code::DeadlineExceeded,
+                    "the evaluation deadline passed before the Rego policy could run".to_owned(),
+                ));
+            }
+            left
+        }
+    };
+    match rego.evaluate_within(input, limit) {
         Ok(outcome) => {
-            warnings.extend(outcome.warnings.iter().map(|w| format!("{context}: {w}")));
+            run.warnings
+                .extend(outcome.warnings.iter().map(|w| format!("{context}: {w}")));
             if outcome.allowed {
                 Ok(())
             } else if outcome.errors.is_empty() {
@@ -230,6 +263,10 @@ fn run_rego(
                 ))
             }
         }
+        Err(e @ RegoError::TimeLimitExceeded { .. }) if run.deadline_passed() => Err((
+            Code::DeadlineExceeded,
+            format!("the evaluation deadline passed while the Rego policy ran: {e}"),
+        )),
         Err(e) => Err((
             Code::PolicyError,
             format!("the Rego policy could not be evaluated: {e}"),
@@ -265,7 +302,7 @@ fn evaluate_authority(
     authority: &Authority,
     facts: Option<&Facts>,
     now: Timestamp,
-    warnings: &mut Vec<String>,
+    run: &mut Run,
 ) -> AuthorityResult {
     let name = authority.name.as_str();
     let (keys, threshold) = match &authority.rule {
@@ -306,7 +343,7 @@ fn evaluate_authority(
     if authority.attestations.is_empty() {
         signature_authority(name, &trust, threshold, facts)
     } else {
-        attestation_authority(authority, &trust, threshold, facts, warnings)
+        attestation_authority(authority, &trust, threshold, facts, run)
     }
 }
 
@@ -432,12 +469,12 @@ fn attestation_authority(
     trust: &Trust<'_>,
     threshold: usize,
     facts: &Facts,
-    warnings: &mut Vec<String>,
+    run: &mut Run,
 ) -> AuthorityResult {
     let name = authority.name.as_str();
     let mut matched = serde_json::Map::new();
     for rule in &authority.attestations {
-        match check_attestation(rule, trust, threshold, facts, warnings, name) {
+        match check_attestation(rule, trust, threshold, facts, run, name) {
             Ok(entries) => {
                 matched.insert(rule.name.clone(), Value::Array(entries));
             }
@@ -460,7 +497,7 @@ fn check_attestation(
     trust: &Trust<'_>,
     threshold: usize,
     facts: &Facts,
-    warnings: &mut Vec<String>,
+    run: &mut Run,
     authority: &str,
 ) -> Result<Vec<Value>, (Code, String)> {
     let key_ids = trust.trusted.as_slice();
@@ -514,7 +551,7 @@ fn check_attestation(
     for fact in candidates {
         if let Some(rego) = &rule.policy {
             let context = format!("{authority}/{}", rule.name);
-            if let Err(failure) = run_rego(rego, &statement_json(fact), warnings, &context) {
+            if let Err(failure) = run_rego(rego, &statement_json(fact), run, &context) {
                 first_failure.get_or_insert(failure);
                 continue;
             }

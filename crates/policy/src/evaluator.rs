@@ -285,7 +285,15 @@ impl Evaluator {
             .filter_map(|&i| set.policies.get(i))
             .any(|p| p.needs_signatures() || p.needs_attestations());
         if !needs_fetch {
-            return decide_matched(&set, &matched, image, None, options.no_match, options.now());
+            return decide_matched(
+                &set,
+                &matched,
+                image,
+                None,
+                options.no_match,
+                options.now(),
+                Some(std::time::Instant::now() + options.deadline),
+            );
         }
         let deadline = Instant::now() + options.deadline;
         let mut fresh = false;
@@ -302,9 +310,11 @@ impl Evaluator {
                         message: format!("evaluation did not finish within {:?}", options.deadline),
                         digest: None,
                     };
-                    return self.failure_decision(&set, &matched, image, failure);
+                    return self.failure_decision(&set, &matched, image, failure, deadline);
                 }
-                Ok(Err(failure)) => return self.failure_decision(&set, &matched, image, failure),
+                Ok(Err(failure)) => {
+                    return self.failure_decision(&set, &matched, image, failure, deadline);
+                }
                 Ok(Ok(fetched)) => fetched,
             };
             // Trust windows are checked now, at each decision, also for
@@ -317,6 +327,7 @@ impl Evaluator {
                 Some(&fetched.facts),
                 options.no_match,
                 options.now(),
+                Some(deadline.into_std()),
             );
             if fetched.from_cache && !decision.verdict.admits() && !fresh {
                 // Cached facts may predate a signature pushed since (or no
@@ -440,10 +451,18 @@ impl Evaluator {
         matched: &[usize],
         image: &str,
         failure: Failure,
+        deadline: Instant,
     ) -> Decision {
         let options = &self.inner.options;
-        let mut decision =
-            decide_matched(set, matched, image, None, options.no_match, options.now());
+        let mut decision = decide_matched(
+            set,
+            matched,
+            image,
+            None,
+            options.no_match,
+            options.now(),
+            Some(deadline.into_std()),
+        );
         decision.digest = failure.digest.clone();
         for policy in &mut decision.policies {
             for authority in &mut policy.authorities {

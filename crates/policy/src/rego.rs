@@ -411,6 +411,17 @@ impl RegoPolicy {
     /// [`RegoError::TimeLimitExceeded`], [`RegoError::Evaluation`],
     /// [`RegoError::UnexpectedResult`].
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<RegoOutcome, RegoError> {
+        self.evaluate_within(input, self.time_limit)
+    }
+
+    /// [`RegoPolicy::evaluate`] with the time limit lowered to `limit` when
+    /// that is shorter (the rest of a caller's deadline).
+    pub(crate) fn evaluate_within(
+        &self,
+        input: &serde_json::Value,
+        limit: Duration,
+    ) -> Result<RegoOutcome, RegoError> {
+        let limit = limit.min(self.time_limit);
         let json = serde_json::to_string(input).map_err(|e| RegoError::Input {
             message: e.to_string(),
         })?;
@@ -424,6 +435,9 @@ impl RegoPolicy {
             message: e.to_string(),
         })?;
         let mut engine = self.engine.clone();
+        if limit < self.time_limit {
+            engine.set_execution_timer_config(timer(limit));
+        }
         engine.set_input(value);
         let result = engine
             .eval_rule(self.query.path().to_owned())
@@ -436,16 +450,16 @@ impl RegoPolicy {
                         Some(LimitError::TimeLimitExceeded { .. })
                     )
                 });
-                self.evaluation_error(time_limited, format!("{e:#}").trim().to_owned())
+                self.evaluation_error(time_limited, limit, format!("{e:#}").trim().to_owned())
             })?;
         self.interpret(&result)
     }
 
-    fn evaluation_error(&self, time_limited: bool, message: String) -> RegoError {
+    fn evaluation_error(&self, time_limited: bool, limit: Duration, message: String) -> RegoError {
         if time_limited {
             RegoError::TimeLimitExceeded {
                 name: self.name.clone(),
-                limit: self.time_limit,
+                limit,
             }
         } else {
             RegoError::Evaluation {

@@ -470,3 +470,36 @@ fn evaluator_is_send_sync_and_cheap_to_clone() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Evaluator>();
 }
+
+/// A policy whose evaluation takes far longer than any deadline.
+const SLOW_REGO: &str = "package sigstore\nimport rego.v1\nn := numbers.range(1, 4000)\nisCompliant if count([1 | some a in n; some b in n; a != b]) > 0\n";
+
+#[tokio::test]
+async fn rego_over_many_attestations_stays_within_the_deadline() {
+    let ci = key();
+    let custom = "https://cosign.sigstore.dev/attestation/v1";
+    let source = Arc::new(MemorySource::default());
+    let digest = source.image("registry.example/many:1");
+    for i in 0..20 {
+        source.add_attestation(
+            &digest,
+            attest(&ci, &digest, custom, serde_json::json!({"run": i})),
+        );
+    }
+    let mut options = EvaluatorOptions::default();
+    options.deadline = Duration::from_millis(300);
+    let ev = Evaluator::new(
+        parse(&attestation_policy(&ci, SLOW_REGO)),
+        source.clone(),
+        options,
+    );
+    let started = std::time::Instant::now();
+    let d = ev.evaluate("registry.example/many:1").await;
+    let took = started.elapsed();
+    // Each Rego run may take up to its own 1 s limit; twenty of them would
+    // take 20 s if the evaluation deadline did not also bound them.
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert_eq!(d.verdict, Verdict::Deny, "{d:#?}");
+    assert_eq!(d.code, Code::DeadlineExceeded, "{d:#?}");
+    assert_eq!(d.policies[0].authorities[0].code, Code::DeadlineExceeded);
+}
