@@ -463,6 +463,14 @@ fn parse_text(
         options,
     };
     let mut out = Vec::new();
+    if text.len() as u64 > MAX_POLICY_FILE_BYTES {
+        problems.push(problem(
+            file,
+            None,
+            &format!("policy text is larger than {MAX_POLICY_FILE_BYTES} bytes"),
+        ));
+        return out;
+    }
     match format {
         Format::Json => {
             let at = |e: &serde_json::Error| Some((e.line(), e.column()));
@@ -505,7 +513,16 @@ fn parse_text(
         Format::Yaml => {
             let starts = document_start_lines(text);
             let at = |e: &yaml_serde::Error| e.location().map(|l| (l.line(), l.column()));
-            for (index, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
+            if let Err(message) = check_flow_nesting(text) {
+                problems.push(problem(file, None, &message));
+                return out;
+            }
+            // Each document is read twice (header, then the type it names);
+            // a second stream in lockstep avoids re-parsing the text from
+            // the start for every document.
+            let headers = yaml_serde::Deserializer::from_str(text);
+            let bodies = yaml_serde::Deserializer::from_str(text);
+            for (index, (doc, body)) in headers.zip(bodies).enumerate() {
                 if index >= MAX_DOCUMENTS_PER_FILE {
                     problems.push(problem(
                         file,
@@ -526,9 +543,7 @@ fn parse_text(
                     }
                 };
                 // Re-read the same document into the type its header names.
-                let Some(doc) = yaml_serde::Deserializer::from_str(text).nth(index) else {
-                    break;
-                };
+                let doc = body;
                 match which(&header) {
                     Err(message) => problems.push(problem(file, doc_at, &message)),
                     Ok(DocumentKind::ClusterImagePolicy) => {
@@ -568,6 +583,33 @@ fn parse_text(
         }
     }
     out
+}
+
+/// Deepest `{`/`[` nesting accepted in YAML text, counted naively (brackets
+/// in scalars and Rego sources count too). The YAML scanner's cost grows
+/// with the square of the flow nesting depth, and serde stops at 128 levels
+/// anyway.
+pub const MAX_YAML_FLOW_NESTING: usize = 1024;
+
+/// Rejects YAML text whose naive bracket depth exceeds
+/// [`MAX_YAML_FLOW_NESTING`] before the scanner sees it.
+fn check_flow_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for b in text.bytes() {
+        match b {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_YAML_FLOW_NESTING {
+                    return Err(format!(
+                        "brackets are nested more than {MAX_YAML_FLOW_NESTING} levels deep"
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// serde_yaml and serde_json append " at line L column C"; the problem
