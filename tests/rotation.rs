@@ -612,6 +612,41 @@ fn clean_signed_by_removes_only_that_keys_signatures_on_a_layout() {
     assert_eq!(sig_layers(&lay, &digests[0]).len(), 1);
 }
 
+#[test]
+fn clean_signed_by_takes_several_images_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let lay = dir.path().join("lay");
+    let digests = layout_with(&lay, 3, 500);
+    let refs = layout_refs(&lay, 3);
+    let (ks, a) = keyset_with_a(dir.path());
+    let a_id = id_of(&ks, "key-a");
+    rsign(&args_with(&["sign", "--key", s(&a.key)], &refs)).assert_success();
+    let b = rotate(dir.path(), &ks, "1h");
+    rsign(&args_with(&["resign", "--key", s(&b.key)], &refs)).assert_success();
+    // Every image has A and B; one call removes A's signature from the first two.
+    rsign(&[
+        "clean",
+        "--type",
+        "signature",
+        "--signed-by",
+        &a_id,
+        "--keyset",
+        s(&ks),
+        "-f",
+        &refs[0],
+        &refs[1],
+    ])
+    .assert_success();
+    for i in 0..2 {
+        assert_eq!(sig_layers(&lay, &digests[i]).len(), 1, "image {i}");
+        rsign(&["verify", "--key", s(&a.public), &refs[i]]).assert_code(1);
+        rsign(&["verify", "--key", s(&b.public), &refs[i]]).assert_success();
+    }
+    // The image not named keeps both signatures.
+    assert_eq!(sig_layers(&lay, &digests[2]).len(), 2);
+    rsign(&["verify", "--key", s(&a.public), &refs[2]]).assert_success();
+}
+
 // --- against a real registry --------------------------------------------------
 
 /// An image pushed by bench/make_images.py.

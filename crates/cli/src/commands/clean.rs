@@ -77,9 +77,9 @@ attestations whose DSSE envelope that key signed; other layers stay.
 Asks for confirmation on a terminal; elsewhere `--force` is required. On a \
 registry, deleting needs the registry to allow DELETE.")]
 pub struct CleanArgs {
-    /// The image (`REGISTRY/REPO[:TAG][@DIGEST]`, or `oci:DIR[:TAG]`).
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// The images (`REGISTRY/REPO[:TAG][@DIGEST]`, or `oci:DIR[:TAG]`).
+    #[arg(value_name = "IMAGE", required = true, num_args = 1..)]
+    pub images: Vec<String>,
     /// What to remove.
     #[arg(long = "type", value_enum, default_value_t = CleanType::All)]
     pub kind: CleanType,
@@ -128,8 +128,8 @@ impl std::fmt::Debug for Selection {
 /// A validated `clean`.
 #[derive(Debug)]
 pub struct Request {
-    /// The image.
-    pub image: ImageTarget,
+    /// The images, cleaned one after another in the order given.
+    pub images: Vec<ImageTarget>,
     /// What to remove.
     pub kind: CleanType,
     /// Which layers.
@@ -166,7 +166,11 @@ impl TryFrom<CleanArgs> for Request {
         };
         let signer_name = signer.as_ref().map(|(_, named)| named.clone());
         Ok(Self {
-            image: ImageTarget::parse(&args.image)?,
+            images: args
+                .images
+                .iter()
+                .map(|image| ImageTarget::parse(image))
+                .collect::<Result<_, _>>()?,
             kind: args.kind,
             selection: match signer {
                 Some((key, _)) => Selection::Layers(Arc::new(move |layer| signed_by(&key, layer))),
@@ -180,6 +184,15 @@ impl TryFrom<CleanArgs> for Request {
 }
 
 impl Request {
+    /// The images, for messages: the one image, or the first and a count.
+    fn images_shown(&self) -> String {
+        match self.images.as_slice() {
+            [one] => one.to_string(),
+            [first, rest @ ..] => format!("{first} and {} more image(s)", rest.len()),
+            [] => String::new(),
+        }
+    }
+
     /// What is removed, for the refusal: the kinds, and the signer with
     /// `--signed-by`.
     fn what(&self) -> String {
@@ -197,11 +210,11 @@ impl Request {
             Some(signer) => format!(
                 "This removes the {kinds} of {} signed by {signer}; layers of other signers \
                  stay. Continue? [y/N] ",
-                self.image
+                self.images_shown()
             ),
             None => format!(
                 "This removes all {kinds} of {}. Continue? [y/N] ",
-                self.image
+                self.images_shown()
             ),
         }
     }
@@ -220,7 +233,7 @@ fn confirm(request: &Request) -> Result<(), CliError> {
     let what = request.what();
     if !std::io::stdin().is_terminal() {
         return Err(CliError::ConfirmationRequired {
-            image: request.image.to_string(),
+            image: request.images_shown(),
             what: what.clone(),
         });
     }
@@ -241,7 +254,7 @@ fn confirm(request: &Request) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::ConfirmationRequired {
-            image: request.image.to_string(),
+            image: request.images_shown(),
             what,
         })
     }
@@ -274,8 +287,19 @@ fn signed_by(key: &rsign_core::keys::PublicKey, layer: &AttachedLayer) -> bool {
 }
 
 async fn clean(request: Request, printer: &Printer) -> Result<ExitStatus, CliError> {
-    let (stores, open, resolved) =
-        open_and_resolve(&request.image, &request.registry, printer).await?;
+    for image in &request.images {
+        clean_image(&request, image, printer).await?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Removes the selected attachments of one image.
+async fn clean_image(
+    request: &Request,
+    image: &ImageTarget,
+    printer: &Printer,
+) -> Result<(), CliError> {
+    let (stores, open, resolved) = open_and_resolve(image, &request.registry, printer).await?;
     let pinned = open.target.pinned(&resolved.digest);
     let store = open.attach_store();
     for kind in request.kind.kinds() {
@@ -320,7 +344,7 @@ async fn clean(request: Request, printer: &Printer) -> Result<ExitStatus, CliErr
             }
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -340,7 +364,7 @@ mod tests {
     #[test]
     fn prompt_says_what_is_removed() {
         let request = |signer: Option<&str>| Request {
-            image: ImageTarget::parse("oci:/tmp/lay:v1").unwrap(),
+            images: vec![ImageTarget::parse("oci:/tmp/lay:v1").unwrap()],
             kind: CleanType::Signature,
             selection: Selection::Everything,
             signer: signer.map(str::to_owned),
@@ -364,6 +388,13 @@ mod tests {
         assert_eq!(
             one.what(),
             "signatures signed by key 0123456789abcdef (release)"
+        );
+        let mut two = request(None);
+        two.images
+            .push(ImageTarget::parse("oci:/tmp/lay:v2").unwrap());
+        assert_eq!(
+            two.prompt(),
+            "This removes all signatures of oci:/tmp/lay:v1 and 1 more image(s). Continue? [y/N] "
         );
     }
 }
