@@ -29,7 +29,7 @@ TRIXIE_PKGS=(cosign skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-er
 # Checked with `ld.so --list` below: skopeo's NEEDED libraries are exactly
 # libgpgme, libsqlite3, libc, libassuan, libgpg-error and libm (part of libc6).
 
-SYSTEM_PKGS=(docker-registry apache2-utils openssl)
+SYSTEM_PKGS=(docker-registry apache2-utils openssl gnupg debian-archive-keyring)
 OPTIONAL_PKGS=(wrk hyperfine)
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -133,8 +133,15 @@ else
     # Bookworm's debian-archive-keyring (2023.3+deb12u2 and later) carries the
     # trixie archive and release keys, so trixie's InRelease is verified
     # normally; refuse to continue rather than fetch without verification.
-    if ! gpg --batch --no-default-keyring --keyring "$KEYRING" --list-keys 2>/dev/null \
-        | grep -q 'Debian Archive Automatic Signing Key (13/trixie)'; then
+    has_trixie_key() {
+        gpg --batch --no-default-keyring --keyring "$KEYRING" --list-keys 2>/dev/null \
+            | grep -q 'Debian Archive Automatic Signing Key (13/trixie)'
+    }
+    if ! has_trixie_key; then
+        log "upgrading debian-archive-keyring (the installed one lacks trixie's key)"
+        apt-get install -y --only-upgrade debian-archive-keyring >/dev/null || true
+    fi
+    if ! has_trixie_key; then
         die "$KEYRING lacks the trixie signing key; upgrade debian-archive-keyring (bookworm-updates ships it)"
     fi
 
