@@ -803,7 +803,7 @@ fn huge_scrypt_cost_fails_fast() {
     let run = load_key_bytes(&encrypted_key_pem(&json));
     run.assert_code(2).assert_stderr_contains("scrypt");
     assert!(
-        run.elapsed < Duration::from_secs(1),
+        run.elapsed < Duration::from_secs(5),
         "took {:?}",
         run.elapsed
     );
@@ -865,7 +865,7 @@ fn huge_garbage_key_is_rejected_fast() {
             .assert_stderr_contains("huge.key")
             .assert_stderr_contains("limit");
         assert!(
-            run.elapsed < Duration::from_secs(2),
+            run.elapsed < Duration::from_secs(5),
             "{args:?} took {:?}",
             run.elapsed
         );

@@ -362,7 +362,8 @@ fn verify_with_a_keyset_across_a_rotation_on_a_layout() {
         "{out}"
     );
 
-    let b = rotate(dir.path(), &ks, "2s");
+    // A window wide enough for a slow, loaded machine to run the in-window steps.
+    let b = rotate(dir.path(), &ks, "8s");
     let b_id = id_of(&ks, "key-b");
     // In the window: A still verifies, with a warning to re-sign.
     rsign(&args_with(&["verify", "--keyset", s(&ks)], &refs))
@@ -375,7 +376,7 @@ fn verify_with_a_keyset_across_a_rotation_on_a_layout() {
     for d in &digests[..2] {
         assert_eq!(sig_layers(&lay, d).len(), 2, "A's signature was kept");
     }
-    std::thread::sleep(Duration::from_millis(3200));
+    std::thread::sleep(Duration::from_millis(9200));
     // After the window: the re-signed images pass by B; the third is refused, naming A.
     let out = rsign(&args_with(
         &["verify", "--keyset", s(&ks), "-o", "json"],

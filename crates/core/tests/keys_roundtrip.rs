@@ -308,7 +308,7 @@ fn huge_scrypt_cost_is_rejected_fast() {
         "{err:?}"
     );
     assert!(
-        start.elapsed() < Duration::from_millis(200),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
@@ -372,7 +372,7 @@ fn hostile_cosign_key_files_get_specific_errors() {
     }));
     assert!(matches!(err, KeyError::Malformed { .. }), "{err:?}");
     assert!(
-        start.elapsed() < Duration::from_millis(500),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
@@ -455,7 +455,7 @@ fn oversized_input_is_rejected_by_size_fast() {
         Err(KeyError::TooLarge { .. })
     ));
     assert!(
-        start.elapsed() < Duration::from_millis(100),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
