@@ -134,43 +134,58 @@ fn start_registry() -> Registry {
         .unwrap();
     assert!(htpasswd.status.success());
     std::fs::write(dir.path().join("htpasswd"), htpasswd.stdout).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let storage = dir.path().join("storage");
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: rsign-test\n    path: {}\n",
-        storage.display(),
-        cert.display(),
-        key.display(),
-        dir.path().join("htpasswd").display()
-    );
-    let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(REGISTRY)
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "registry did not start on {addr}"
+    // A free port can be taken by another test between probing and binding:
+    // the registry then exits, and we try again on a new port.
+    for _attempt in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let storage = dir.path().join("storage");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: rsign-test\n    path: {}\n",
+            storage.display(),
+            cert.display(),
+            key.display(),
+            dir.path().join("htpasswd").display()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(REGISTRY)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let mut exited = false;
+        while std::net::TcpStream::connect(&addr).is_err() {
+            if child.try_wait().unwrap().is_some() {
+                exited = true;
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "registry did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Someone else may own the port: ours must still be running.
+        std::thread::sleep(Duration::from_millis(100));
+        if exited || child.try_wait().unwrap().is_some() {
+            continue;
+        }
+        return Registry {
+            child,
+            addr,
+            ca,
+            _dir: dir,
+        };
     }
-    Registry {
-        child,
-        addr,
-        ca,
-        _dir: dir,
-    }
+    panic!("registry did not start after 5 attempts");
 }
 
 fn options(reg: &Registry) -> RegistryOptions {
