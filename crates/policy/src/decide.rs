@@ -269,9 +269,22 @@ fn run_rego(
         )),
         Err(e) => Err((
             Code::PolicyError,
-            format!("the Rego policy could not be evaluated: {e}"),
+            format!("the Rego policy could not be evaluated: {}", chain(&e)),
         )),
     }
+}
+
+/// `error: cause: cause…` (e.g. [`RegoError::Input`] keeps its JSON error
+/// as its source).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 fn pass(name: &str, code: Code, reason: String, matched: Value) -> AuthorityResult {

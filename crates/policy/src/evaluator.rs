@@ -12,7 +12,7 @@ use rsign_core::keyset::Timestamp;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::decide::{NoMatch, decide_matched, no_match_decision};
+use crate::decide::{NoMatch, chain, decide_matched, no_match_decision};
 use crate::decision::{Code, Decision, Outcome, Verdict};
 use crate::facts::Facts;
 use crate::glob::normalize_reference;
@@ -193,18 +193,6 @@ type FlightResult = Result<Fetched, Failure>;
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded maps stay consistent even if a holder panicked.
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `error: cause: cause…`, for reasons shown to users.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        next = e.source();
-    }
-    out
 }
 
 impl Evaluator {

@@ -241,11 +241,14 @@ pub enum RegoError {
         /// The limit.
         max: usize,
     },
-    /// The input document could not be handed to the engine.
-    #[error("cannot convert the input document for policy evaluation: {message}")]
+    /// The input document could not be handed to the engine (e.g. it nests
+    /// deeper than the JSON parser's recursion limit of 128).
+    #[error("cannot convert the input document for policy evaluation")]
     Input {
-        /// What went wrong.
-        message: String,
+        /// The JSON error from serializing the document or parsing it back
+        /// into the engine's value type.
+        #[source]
+        source: serde_json::Error,
     },
     /// Evaluation ran past the time limit.
     #[error(
@@ -422,17 +425,21 @@ impl RegoPolicy {
         limit: Duration,
     ) -> Result<RegoOutcome, RegoError> {
         let limit = limit.min(self.time_limit);
-        let json = serde_json::to_string(input).map_err(|e| RegoError::Input {
-            message: e.to_string(),
-        })?;
+        let json = serde_json::to_string(input).map_err(|source| RegoError::Input { source })?;
         if json.len() > self.max_input_bytes {
             return Err(RegoError::InputTooLarge {
                 size: json.len(),
                 max: self.max_input_bytes,
             });
         }
-        let value = regorus::Value::from_json_str(&json).map_err(|e| RegoError::Input {
-            message: e.to_string(),
+        // regorus reports an `anyhow::Error` wrapping its parser's
+        // `serde_json::Error` (with the features rsign enables it reports
+        // nothing else; anything else would be kept as its text).
+        let value = regorus::Value::from_json_str(&json).map_err(|e| {
+            let source = e.downcast::<serde_json::Error>().unwrap_or_else(|other| {
+                <serde_json::Error as serde::de::Error>::custom(format!("{other:#}"))
+            });
+            RegoError::Input { source }
         })?;
         let mut engine = self.engine.clone();
         if limit < self.time_limit {

@@ -548,3 +548,29 @@ fn timing() {
     }
     println!("clone alone, mean of {n}: {:?}", started.elapsed() / n);
 }
+
+#[test]
+fn input_nested_past_the_parser_limit_is_an_input_error_with_its_json_source() {
+    let policy = compile("package sigstore\ndefault isCompliant := true\n");
+    // serde_json serializes any depth but parses at most 128 levels: the
+    // round trip into regorus' value type fails, and the cause is kept.
+    let mut predicate = json!(true);
+    for _ in 0..200 {
+        predicate = json!([predicate]);
+    }
+    let statement =
+        json!({"_type": "t", "predicateType": CUSTOM_TYPE, "subject": [], "predicate": predicate});
+    let err = policy.evaluate(&statement).unwrap_err();
+    let RegoError::Input { source } = &err else {
+        panic!("expected RegoError::Input, got {err:?}");
+    };
+    assert!(source.to_string().contains("recursion limit"), "{source}");
+    let top = err.to_string();
+    assert!(
+        top.starts_with("cannot convert the input document"),
+        "{top}"
+    );
+    assert!(!top.contains("recursion"), "cause text not repeated: {top}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(cause, Some(source.to_string()));
+}
