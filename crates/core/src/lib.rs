@@ -14,6 +14,7 @@ pub mod blob;
 pub mod digest;
 pub mod dsse;
 pub mod duration;
+pub mod fsutil;
 pub mod intoto;
 mod json;
 pub mod keys;

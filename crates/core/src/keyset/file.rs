@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs;
-use std::io::{self, Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::fsutil::{self, ReadBoundedError, WriteStep};
 use crate::keys::{KeyId, MAX_KEY_INPUT_BYTES, PublicKey};
 
 use super::error::{EntryError, KeysetError};
@@ -174,14 +174,14 @@ fn read_key_file(base_dir: &Path, path: &str) -> Result<PublicKey, EntryError> {
     }
     let resolved = base_dir.join(path);
     let bytes = match read_bounded(&resolved, MAX_KEY_INPUT_BYTES) {
-        Ok(Bounded::Fits(bytes)) => bytes,
-        Ok(Bounded::TooLarge(_)) => {
+        Ok(bytes) => bytes,
+        Err(ReadFailure::TooLarge(_)) => {
             return Err(EntryError::KeyFileTooLarge {
                 path: resolved,
                 limit: MAX_KEY_INPUT_BYTES,
             });
         }
-        Err(source) => {
+        Err(ReadFailure::Io(source)) => {
             return Err(EntryError::ReadKeyFile {
                 path: resolved,
                 source,
@@ -191,42 +191,29 @@ fn read_key_file(base_dir: &Path, path: &str) -> Result<PublicKey, EntryError> {
     PublicKey::from_pem_or_der(&bytes).map_err(|source| EntryError::PublicKey { source })
 }
 
-enum Bounded {
-    Fits(Vec<u8>),
-    /// Larger than the limit; the size if known, else `limit + 1`.
+/// Maps a failed bounded read to this module's two outcomes: too large (with
+/// the size), or an I/O error (a non-regular file reads as "not a regular
+/// file").
+enum ReadFailure {
     TooLarge(u64),
+    Io(io::Error),
 }
 
-/// Reads at most `limit` bytes of a regular file; never buffers more than
-/// `limit + 1`.
-///
-/// The file type is checked before the file is opened: opening a FIFO for
-/// reading blocks until a writer appears, and a device can be endless. (The
-/// check and the open are not atomic; whoever can swap the file in between
-/// can also just edit it.)
-fn read_bounded(path: &Path, limit: usize) -> io::Result<Bounded> {
-    let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-    if !fs::metadata(path)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_a_file());
-    }
-    let cap = limit as u64 + 1;
-    let mut bytes = Vec::new();
-    file.take(cap).read_to_end(&mut bytes)?;
-    if bytes.len() > limit {
-        let size = fs::metadata(path).map(|m| m.len()).unwrap_or(cap);
-        return Ok(Bounded::TooLarge(size.max(cap)));
-    }
-    Ok(Bounded::Fits(bytes))
+fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadFailure> {
+    fsutil::read_bounded(path, limit as u64).map_err(|e| match e {
+        ReadBoundedError::TooLarge { size, .. } => ReadFailure::TooLarge(size),
+        ReadBoundedError::NotRegularFile => ReadFailure::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )),
+        ReadBoundedError::Io(e) => ReadFailure::Io(e),
+    })
 }
 
 pub(super) fn load(path: &Path) -> Result<Keyset, KeysetError> {
     let bytes = match read_bounded(path, MAX_KEYSET_BYTES) {
-        Ok(Bounded::Fits(bytes)) => bytes,
-        Ok(Bounded::TooLarge(size)) => {
+        Ok(bytes) => bytes,
+        Err(ReadFailure::TooLarge(size)) => {
             return Err(KeysetError::in_file(
                 path,
                 KeysetError::TooLarge {
@@ -235,7 +222,7 @@ pub(super) fn load(path: &Path) -> Result<Keyset, KeysetError> {
                 },
             ));
         }
-        Err(source) => {
+        Err(ReadFailure::Io(source)) => {
             return Err(KeysetError::Io {
                 action: "read keyset",
                 path: path.to_owned(),
@@ -307,77 +294,22 @@ pub(super) fn save_atomic(keyset: &Keyset, path: &Path) -> Result<(), KeysetErro
         path: path.to_owned(),
         source,
     };
-    let Some(file_name) = path.file_name() else {
+    if path.file_name().is_none() {
         return Err(io_err(
             "write keyset",
             path,
             io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
         ));
-    };
-    let dir = parent_dir(path);
-    let (tmp_path, mut file) = create_temp(dir, &file_name.to_string_lossy())
-        .map_err(|e| io_err("create a temporary file in", dir, e))?;
-    let written = (|| {
-        file.write_all(&bytes)?;
-        set_mode_0644(&file)?;
-        file.sync_all()
-    })();
-    drop(file);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(io_err("write", &tmp_path, e));
     }
-    if let Err(e) = fs::rename(&tmp_path, path) {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(io_err("replace", path, e));
-    }
-    sync_dir(dir).map_err(|e| io_err("sync directory", dir, e))
-}
-
-/// Creates `.<name>.<random>.tmp` in `dir`, failing if it exists.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, fs::File)> {
-    let mut last = io::Error::other("no temporary file name was tried");
-    for _ in 0..16 {
-        let mut random = [0u8; 8];
-        getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
-        let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(random)));
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o644);
-        }
-        match options.open(&tmp) {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
-/// Sets mode 0644 exactly (the umask may have cleared bits at creation).
-fn set_mode_0644(file: &fs::File) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    fsutil::write_atomic(path, &bytes, 0o644).map_err(|e| {
+        let action = match e.step {
+            WriteStep::CreateTemp => "create a temporary file in",
+            WriteStep::Replace => "replace",
+            WriteStep::SyncDir => "sync directory",
+            _ => "write",
+        };
+        io_err(action, &e.path, e.source)
+    })
 }
 
 pub(super) fn serialize_key_id<S: Serializer>(id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
