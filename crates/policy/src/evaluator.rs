@@ -30,6 +30,12 @@ pub const DEFAULT_MAX_SIGNATURE_LAYERS: usize = 1000;
 /// Default cap on attestation envelopes read for one image.
 pub const DEFAULT_MAX_ATTESTATIONS: usize = 1000;
 
+/// How long past the deadline a decision still running on the blocking pool
+/// is awaited before the evaluation denies without it. The Rego engine's
+/// timer is set to the deadline, so this only catches a builtin that
+/// overruns its cooperative timer.
+const DECISION_GRACE: Duration = Duration::from_millis(500);
+
 /// How an [`Evaluator`] behaves.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -272,18 +278,10 @@ impl Evaluator {
             .iter()
             .filter_map(|&i| set.policies.get(i))
             .any(|p| p.needs_signatures() || p.needs_attestations());
-        if !needs_fetch {
-            return decide_matched(
-                &set,
-                &matched,
-                image,
-                None,
-                options.no_match,
-                options.now(),
-                Some(std::time::Instant::now() + options.deadline),
-            );
-        }
         let deadline = Instant::now() + options.deadline;
+        if !needs_fetch {
+            return self.decide(&set, &matched, image, None, deadline).await;
+        }
         let mut fresh = false;
         loop {
             let outcome = tokio::time::timeout_at(
@@ -298,25 +296,29 @@ impl Evaluator {
                         message: format!("evaluation did not finish within {:?}", options.deadline),
                         digest: None,
                     };
-                    return self.failure_decision(&set, &matched, image, failure, deadline);
+                    return self
+                        .failure_decision(&set, &matched, image, failure, deadline)
+                        .await;
                 }
                 Ok(Err(failure)) => {
-                    return self.failure_decision(&set, &matched, image, failure, deadline);
+                    return self
+                        .failure_decision(&set, &matched, image, failure, deadline)
+                        .await;
                 }
                 Ok(Ok(fetched)) => fetched,
             };
             // Trust windows are checked now, at each decision, also for
             // cached facts: a success that rested on a retired key is not
             // served after the key's `acceptUntil`.
-            let decision = decide_matched(
-                &set,
-                &matched,
-                image,
-                Some(&fetched.facts),
-                options.no_match,
-                options.now(),
-                Some(deadline.into_std()),
-            );
+            let decision = self
+                .decide(
+                    &set,
+                    &matched,
+                    image,
+                    Some(Arc::clone(&fetched.facts)),
+                    deadline,
+                )
+                .await;
             if fetched.from_cache && !decision.verdict.admits() && !fresh {
                 // Cached facts may predate a signature pushed since (or no
                 // longer admit, a key's window having ended): drop them and
@@ -423,7 +425,21 @@ impl Evaluator {
                 }
             }
         }
-        let facts = Facts::verify(&resolved.digest, &keys, &layers, &envelopes);
+        // Up to layers × keys + envelopes × keys signature checks: CPU-bound,
+        // so on the blocking pool, not a runtime worker. The caller bounds
+        // this future by the deadline; when that fires first the handle is
+        // dropped and the task runs on, detached, until it finishes by itself
+        // (the work is bounded by the layer and attestation caps), its
+        // result unused.
+        let digest = resolved.digest.clone();
+        let facts =
+            tokio::task::spawn_blocking(move || Facts::verify(&digest, &keys, &layers, &envelopes))
+                .await
+                .map_err(|e| Failure {
+                    code: Code::PolicyError,
+                    message: format!("verifying the attachments failed: {e}"),
+                    digest: Some(resolved.digest.clone()),
+                })?;
         Ok(Fetched {
             facts: Arc::new(facts),
             key,
@@ -431,26 +447,71 @@ impl Evaluator {
         })
     }
 
+    /// Decides on the blocking pool (Rego policies are CPU-bound), as of the
+    /// evaluator's clock now, with Rego bounded by `deadline`.
+    ///
+    /// Awaited until `deadline` plus [`DECISION_GRACE`]; past that (or if the
+    /// task fails) the image is denied without policy reports. An abandoned
+    /// (or cancelled) decision task is detached, not stopped: it ends on its
+    /// own once the Rego timer, set to `deadline`, fires.
+    async fn decide(
+        &self,
+        set: &Arc<PolicySet>,
+        matched: &[usize],
+        image: &str,
+        facts: Option<Arc<Facts>>,
+        deadline: Instant,
+    ) -> Decision {
+        let options = &self.inner.options;
+        let digest = facts.as_ref().map(|f| f.digest().clone());
+        let task = {
+            let (set, matched, image) = (Arc::clone(set), matched.to_vec(), image.to_owned());
+            let (no_match, now, until) = (options.no_match, options.now(), deadline.into_std());
+            tokio::task::spawn_blocking(move || {
+                decide_matched(
+                    &set,
+                    &matched,
+                    &image,
+                    facts.as_deref(),
+                    no_match,
+                    now,
+                    Some(until),
+                )
+            })
+        };
+        let (code, reason) = match tokio::time::timeout_at(deadline + DECISION_GRACE, task).await {
+            Ok(Ok(decision)) => return decision,
+            Ok(Err(e)) => (
+                Code::PolicyError,
+                format!("fail closed: the decision could not be made: {e}"),
+            ),
+            Err(_elapsed) => (
+                Code::DeadlineExceeded,
+                format!(
+                    "fail closed: the decision did not finish within {:?}",
+                    options.deadline
+                ),
+            ),
+        };
+        Decision::without_policies(image, digest, Verdict::Deny, code, reason)
+    }
+
     /// The decision when facts could not be had: the policies are decided
     /// without facts (static authorities still count); key authorities fail.
-    fn failure_decision(
+    async fn failure_decision(
         &self,
-        set: &PolicySet,
+        set: &Arc<PolicySet>,
         matched: &[usize],
         image: &str,
         failure: Failure,
         deadline: Instant,
     ) -> Decision {
         let options = &self.inner.options;
-        let mut decision = decide_matched(
-            set,
-            matched,
-            image,
-            None,
-            options.no_match,
-            options.now(),
-            Some(deadline.into_std()),
-        );
+        let mut decision = self.decide(set, matched, image, None, deadline).await;
+        if decision.policies.is_empty() {
+            // The decision itself failed: that denial stands (no fail-open).
+            return decision;
+        }
         decision.digest = failure.digest.clone();
         for policy in &mut decision.policies {
             for authority in &mut policy.authorities {
@@ -470,7 +531,10 @@ impl Evaluator {
             .all(|p| p.authorities.iter().any(|a| a.code == failure.code));
         decision.code = failure.code;
         decision.reason = format!("fail closed: {}", failure.message);
-        if options.fail_open && only_fetch_failures {
+        // Fail-open covers attachments that could not be had, never a
+        // verification that failed to run.
+        let fetch_problem = matches!(failure.code, Code::FetchFailed | Code::DeadlineExceeded);
+        if options.fail_open && fetch_problem && only_fetch_failures {
             decision.verdict = Verdict::Warn;
             decision.reason = format!("admitted because fail-open is set: {}", failure.message);
             decision.warnings.push(format!(

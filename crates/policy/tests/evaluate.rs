@@ -503,3 +503,41 @@ async fn rego_over_many_attestations_stays_within_the_deadline() {
     assert_eq!(d.code, Code::DeadlineExceeded, "{d:#?}");
     assert_eq!(d.policies[0].authorities[0].code, Code::DeadlineExceeded);
 }
+
+/// The decision (here a Rego policy that runs until the deadline) runs on
+/// the blocking pool: a single-threaded runtime keeps serving other tasks
+/// meanwhile, and the deadline still ends the evaluation.
+#[tokio::test(flavor = "current_thread")]
+async fn rego_decisions_do_not_block_the_runtime_thread() {
+    let ci = key();
+    let custom = "https://cosign.sigstore.dev/attestation/v1";
+    let source = Arc::new(MemorySource::default());
+    let digest = source.image("registry.example/slow:1");
+    source.add_attestation(
+        &digest,
+        attest(&ci, &digest, custom, serde_json::json!({"run": 0})),
+    );
+    let mut options = EvaluatorOptions::default();
+    options.deadline = Duration::from_millis(600);
+    let ev = Evaluator::new(
+        parse(&attestation_policy(&ci, SLOW_REGO)),
+        source.clone(),
+        options,
+    );
+    let started = std::time::Instant::now();
+    let evaluation = tokio::spawn(async move { ev.evaluate("registry.example/slow:1").await });
+    let mut ticks = 0_u32;
+    while !evaluation.is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ticks += 1;
+    }
+    let d = evaluation.await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(d.code, Code::DeadlineExceeded, "{d:#?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // ~30 ticks fit in 600 ms; a decision on the runtime thread allows ~1.
+    assert!(
+        ticks >= 5,
+        "only {ticks} ticks while the decision ran ({took:?})"
+    );
+}
