@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rsign_core::fsutil::{ReadBoundedError, WriteStep};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -436,16 +437,16 @@ fn run_helper(
     })
 }
 
+/// Reads a config file of at most `limit` bytes; FIFOs and devices are
+/// refused before opening, so a FIFO cannot hang `login`.
 fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut buf = Vec::new();
-    file.take(limit + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "file is larger than {limit} bytes"
-        )));
-    }
-    Ok(buf)
+    rsign_core::fsutil::read_bounded(path, limit).map_err(|e| match e {
+        ReadBoundedError::Io(e) => e,
+        ReadBoundedError::TooLarge { .. } => {
+            std::io::Error::other(format!("file is larger than {limit} bytes"))
+        }
+        other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+    })
 }
 
 /// Stores a login for `registry` like `docker login`: through the credential
@@ -545,29 +546,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(io("create directory", dir))?;
     }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config.json".to_owned());
-    let tmp = dir.join(format!(
-        ".{file_name}.{}.{}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(io("create", &tmp))?;
-        file.write_all(bytes).map_err(io("write", &tmp))?;
-        file.sync_all().map_err(io("sync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(io("replace", path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    rsign_core::fsutil::write_atomic(path, bytes, 0o600).map_err(|e| {
+        let operation = match e.step {
+            WriteStep::CreateTemp => "create a temporary file in",
+            WriteStep::Write => "write",
+            WriteStep::Sync => "sync",
+            WriteStep::Replace => "replace",
+            WriteStep::SyncDir => "sync directory",
+            _ => "set permissions of",
+        };
+        CredentialError::Io {
+            operation,
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use rsign_core::Digest;
+use rsign_core::fsutil::ReadBoundedError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -1039,32 +1040,16 @@ fn regular_file_len(path: &Path) -> Result<Option<u64>, ReadError> {
     Ok(Some(meta.len()))
 }
 
-/// Reads a whole small file, refusing files over `limit` (checked on metadata first).
+/// Reads a whole small file, refusing files over `limit` (checked on metadata
+/// first) and FIFOs or devices (before opening); `None` when it is absent.
 fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
-    if regular_file_len(path)?.is_none() {
-        return Ok(None);
+    match rsign_core::fsutil::read_bounded(path, limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ReadBoundedError::TooLarge { size, .. }) => Err(ReadError::TooBig(size)),
+        Err(ReadBoundedError::Io(e)) => Err(ReadError::Io(e)),
+        Err(_) => Err(ReadError::NotRegular),
     }
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ReadError::Io(e)),
-    };
-    let meta = file.metadata().map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular);
-    }
-    let len = meta.len();
-    if len > limit {
-        return Err(ReadError::TooBig(len));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooBig(bytes.len() as u64));
-    }
-    Ok(Some(bytes))
 }
 
 /// Best effort: makes a rename in `dir` durable (a no-op where directories cannot be opened).
