@@ -115,75 +115,78 @@ pub enum Mode {
     Warn,
 }
 
-/// An authority of a `ClusterImagePolicy`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CipAuthority {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub key: Option<KeyRef>,
-    #[serde(default)]
-    pub r#static: Option<StaticRef>,
-    #[serde(default)]
-    pub attestations: Vec<RawAttestation>,
-    #[serde(default, rename = "keyless", deserialize_with = "reject_keyless")]
-    pub _keyless: Option<IgnoredAny>,
-    #[serde(default, rename = "source", deserialize_with = "reject_source")]
-    pub _source: Option<IgnoredAny>,
-    #[serde(default, rename = "ctlog", deserialize_with = "ctlog")]
-    pub _ctlog: Option<()>,
-    #[serde(
-        default,
-        rename = "rfc3161timestamp",
-        deserialize_with = "reject_rfc3161"
-    )]
-    pub _rfc3161timestamp: Option<IgnoredAny>,
-    #[serde(
-        default,
-        rename = "signatureFormat",
-        deserialize_with = "signature_format"
-    )]
-    pub _signature_format: Option<()>,
+/// Declares an authority type: its own fields, then the policy-controller
+/// fields rsign rejects, written once for both kinds. A macro rather than a
+/// `#[serde(flatten)]`ed struct: serde does not support `deny_unknown_fields`
+/// together with `flatten`, and flattening buffers the map, which loses the
+/// line and column of errors inside it.
+macro_rules! authority_type {
+    (
+        $(#[$meta:meta])*
+        struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub(crate) struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+            #[serde(default, rename = "keyless", deserialize_with = "reject_keyless")]
+            pub _keyless: Option<IgnoredAny>,
+            #[serde(default, rename = "source", deserialize_with = "reject_source")]
+            pub _source: Option<IgnoredAny>,
+            #[serde(default, rename = "ctlog", deserialize_with = "ctlog")]
+            pub _ctlog: Option<()>,
+            #[serde(
+                default,
+                rename = "rfc3161timestamp",
+                deserialize_with = "reject_rfc3161"
+            )]
+            pub _rfc3161timestamp: Option<IgnoredAny>,
+            #[serde(
+                default,
+                rename = "signatureFormat",
+                deserialize_with = "signature_format"
+            )]
+            pub _signature_format: Option<()>,
+        }
+    };
 }
 
-/// An authority of an rsign `ImagePolicy`: the CIP fields plus `keys`,
-/// `threshold` and `keyset`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct NativeAuthority {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub key: Option<KeyRef>,
-    #[serde(default)]
-    pub keys: Vec<KeySpec>,
-    #[serde(default)]
-    pub threshold: Option<usize>,
-    #[serde(default)]
-    pub keyset: Option<String>,
-    #[serde(default)]
-    pub r#static: Option<StaticRef>,
-    #[serde(default)]
-    pub attestations: Vec<RawAttestation>,
-    #[serde(default, rename = "keyless", deserialize_with = "reject_keyless")]
-    pub _keyless: Option<IgnoredAny>,
-    #[serde(default, rename = "source", deserialize_with = "reject_source")]
-    pub _source: Option<IgnoredAny>,
-    #[serde(default, rename = "ctlog", deserialize_with = "ctlog")]
-    pub _ctlog: Option<()>,
-    #[serde(
-        default,
-        rename = "rfc3161timestamp",
-        deserialize_with = "reject_rfc3161"
-    )]
-    pub _rfc3161timestamp: Option<IgnoredAny>,
-    #[serde(
-        default,
-        rename = "signatureFormat",
-        deserialize_with = "signature_format"
-    )]
-    pub _signature_format: Option<()>,
+authority_type! {
+    /// An authority of a `ClusterImagePolicy`.
+    struct CipAuthority {
+        #[serde(default)]
+        pub name: Option<String>,
+        #[serde(default)]
+        pub key: Option<KeyRef>,
+        #[serde(default)]
+        pub r#static: Option<StaticRef>,
+        #[serde(default)]
+        pub attestations: Vec<RawAttestation>,
+    }
+}
+
+authority_type! {
+    /// An authority of an rsign `ImagePolicy`: the CIP fields plus `keys`,
+    /// `threshold` and `keyset`.
+    struct NativeAuthority {
+        #[serde(default)]
+        pub name: Option<String>,
+        #[serde(default)]
+        pub key: Option<KeyRef>,
+        #[serde(default)]
+        pub keys: Vec<KeySpec>,
+        #[serde(default)]
+        pub threshold: Option<usize>,
+        #[serde(default)]
+        pub keyset: Option<String>,
+        #[serde(default)]
+        pub r#static: Option<StaticRef>,
+        #[serde(default)]
+        pub attestations: Vec<RawAttestation>,
+    }
 }
 
 /// `authorities[].key`: inline PEM only.

@@ -311,3 +311,42 @@ fn policy_set_hash_changes_with_keys_and_rules() {
     assert_ne!(one.hash(), other_key.hash());
     assert_ne!(one.hash(), other_glob.hash());
 }
+
+#[test]
+fn native_authorities_reject_the_same_fields_at_their_position() {
+    let k = key();
+    let base = format!(
+        "apiVersion: rsign.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {{name: n}}\nspec:\n  images: [{{glob: '**'}}]\n  authorities:\n  - name: a\n    keys:\n    - data: |\n{}",
+        pem_block(&k, 8)
+    );
+    parse(&base);
+    for (field, want) in [
+        (
+            "keyless: {url: https://fulcio.example}",
+            "`keyless` is not supported",
+        ),
+        (
+            "source: [{oci: registry.example/sigs}]",
+            "`source` is not supported",
+        ),
+        ("ctlog: {url: https://rekor.example}", "`ctlog` with `url`"),
+        (
+            "rfc3161timestamp: {trustRootRef: x}",
+            "`rfc3161timestamp` is not supported",
+        ),
+        ("signatureFormat: bundle", "`signatureFormat: bundle`"),
+        ("keyz: []", "unknown field `keyz`"),
+    ] {
+        let yaml = base.replacen("  - name: a\n", &format!("  - name: a\n    {field}\n"), 1);
+        let p = problems(&yaml);
+        assert!(
+            p[0].message.contains(want),
+            "{want}: got {:?}",
+            p[0].message
+        );
+        // Reported within the authority (line 7 `- name: a`, line 8 the
+        // field; which one depends on whether serde or rsign's check spoke).
+        assert!(matches!(p[0].line, Some(7 | 8)), "{want}: {p:?}");
+        assert!(p[0].column.is_some(), "{want}: {p:?}");
+    }
+}
