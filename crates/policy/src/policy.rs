@@ -484,29 +484,13 @@ fn parse_text(
             let doc_at = Some((1, 1));
             match which(&header) {
                 Err(message) => problems.push(problem(file, doc_at, &message)),
-                Ok(DocumentKind::ClusterImagePolicy) => {
-                    match serde_json::from_str::<RawDocument<CipAuthority>>(text) {
-                        Ok(doc) => {
-                            push_compiled(compile_cip(doc, &ctx), doc_at, &ctx, &mut out, problems)
-                        }
-                        Err(e) => {
-                            problems.push(problem(file, at(&e), &strip_position(&e.to_string())))
-                        }
-                    }
-                }
-                Ok(DocumentKind::ImagePolicy) => {
-                    match serde_json::from_str::<RawDocument<NativeAuthority>>(text) {
-                        Ok(doc) => push_compiled(
-                            compile_native(doc, &ctx),
-                            doc_at,
-                            &ctx,
-                            &mut out,
-                            problems,
-                        ),
-                        Err(e) => {
-                            problems.push(problem(file, at(&e), &strip_position(&e.to_string())))
-                        }
-                    }
+                Ok(kind) => {
+                    // As `serde_json::from_str`: the document, then nothing
+                    // but whitespace.
+                    let mut de = serde_json::Deserializer::from_str(text);
+                    let decoded =
+                        KindDocument::deserialize(kind, &mut de).and_then(|d| de.end().map(|()| d));
+                    push_decoded(decoded, at, doc_at, &ctx, &mut out, problems);
                 }
             }
         }
@@ -543,46 +527,59 @@ fn parse_text(
                     }
                 };
                 // Re-read the same document into the type its header names.
-                let doc = body;
                 match which(&header) {
                     Err(message) => problems.push(problem(file, doc_at, &message)),
-                    Ok(DocumentKind::ClusterImagePolicy) => {
-                        match RawDocument::<CipAuthority>::deserialize(doc) {
-                            Ok(raw) => push_compiled(
-                                compile_cip(raw, &ctx),
-                                doc_at,
-                                &ctx,
-                                &mut out,
-                                problems,
-                            ),
-                            Err(e) => problems.push(problem(
-                                file,
-                                at(&e),
-                                &strip_position(&e.to_string()),
-                            )),
-                        }
-                    }
-                    Ok(DocumentKind::ImagePolicy) => {
-                        match RawDocument::<NativeAuthority>::deserialize(doc) {
-                            Ok(raw) => push_compiled(
-                                compile_native(raw, &ctx),
-                                doc_at,
-                                &ctx,
-                                &mut out,
-                                problems,
-                            ),
-                            Err(e) => problems.push(problem(
-                                file,
-                                at(&e),
-                                &strip_position(&e.to_string()),
-                            )),
-                        }
+                    Ok(kind) => {
+                        let decoded = KindDocument::deserialize(kind, body);
+                        push_decoded(decoded, at, doc_at, &ctx, &mut out, problems);
                     }
                 }
             }
         }
     }
     out
+}
+
+/// A document decoded as the type its header names.
+enum KindDocument {
+    Cip(RawDocument<CipAuthority>),
+    Native(RawDocument<NativeAuthority>),
+}
+
+impl KindDocument {
+    /// Decodes one document of `kind` (JSON or YAML alike).
+    fn deserialize<'de, D: serde::Deserializer<'de>>(
+        kind: DocumentKind,
+        de: D,
+    ) -> Result<Self, D::Error> {
+        Ok(match kind {
+            DocumentKind::ClusterImagePolicy => Self::Cip(RawDocument::deserialize(de)?),
+            DocumentKind::ImagePolicy => Self::Native(RawDocument::deserialize(de)?),
+        })
+    }
+
+    fn compile(self, ctx: &Ctx<'_>) -> Result<Policy, Vec<String>> {
+        match self {
+            Self::Cip(doc) => compile_cip(doc, ctx),
+            Self::Native(doc) => compile_native(doc, ctx),
+        }
+    }
+}
+
+/// Compiles a decoded document into `out`, or records its decoding error at
+/// the position `at` finds in it.
+fn push_decoded<E: fmt::Display>(
+    decoded: Result<KindDocument, E>,
+    at: impl Fn(&E) -> Option<(usize, usize)>,
+    doc_at: Option<(usize, usize)>,
+    ctx: &Ctx<'_>,
+    out: &mut Vec<Policy>,
+    problems: &mut Vec<Problem>,
+) {
+    match decoded {
+        Ok(doc) => push_compiled(doc.compile(ctx), doc_at, ctx, out, problems),
+        Err(e) => problems.push(problem(ctx.file, at(&e), &strip_position(&e.to_string()))),
+    }
 }
 
 /// Deepest `{`/`[` nesting accepted in YAML text, counted naively (brackets

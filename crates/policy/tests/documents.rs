@@ -350,3 +350,38 @@ fn native_authorities_reject_the_same_fields_at_their_position() {
         assert!(p[0].column.is_some(), "{want}: {p:?}");
     }
 }
+
+#[test]
+fn json_documents_are_decoded_whole_with_positions() {
+    let json = r#"{"apiVersion": "rsign.dev/v1alpha1", "kind": "ImagePolicy", "metadata": {"name": "n"},
+ "spec": {"images": [{"glob": "**"}], "authorities": [{"static": {"action": "pass"}}]}}"#;
+    let parse_json = |text: &str| {
+        PolicySet::parse(
+            text,
+            Format::Json,
+            Path::new("p.json"),
+            None,
+            &LoadOptions::default(),
+        )
+    };
+    assert!(parse_json(json).is_ok());
+    for (text, want, line) in [
+        (format!("{json} {{}}"), "trailing characters", 2),
+        (
+            json.replace(r#""static""#, r#""keyless": {}, "static""#),
+            "`keyless` is not supported",
+            2,
+        ),
+        (
+            json.replace(r#""images""#, r#""imagez": [], "images""#),
+            "unknown field `imagez`",
+            2,
+        ),
+    ] {
+        let Err(LoadError::Invalid { problems: p }) = parse_json(&text) else {
+            panic!("expected problems for {text}");
+        };
+        assert!(p[0].message.contains(want), "{want}: {p:?}");
+        assert_eq!(p[0].line, Some(line), "{want}: {p:?}");
+    }
+}
