@@ -3,7 +3,7 @@
 #
 # 1. installs and checks the real peers the tests need (Debian's docker-registry,
 #    cosign 2.5 and skopeo 1.18 unpacked into .tools/, openssl),
-# 2. runs the formatting and lint gates,
+# 2. runs the formatting, lint and documentation gates,
 # 3. runs every test, including the ones marked #[ignore] because they need the
 #    peers: an ignored test is reported as ignored by a plain `cargo test`,
 #    never as passed, and this script runs them all.
@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc -D warnings (every public item documented, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --document-private-items
 
 step "cargo test (all, including peer tests)"
 cargo test --workspace --locked --no-fail-fast -- --include-ignored

@@ -4,7 +4,7 @@
 //! Layout: [`cli`] holds the raw clap arguments, [`commands`] one module per
 //! command (each validating its arguments into a request first), [`exit`]
 //! the exit codes, [`error`] the errors, [`output`] the only printer,
-//! [`env`] every environment variable, [`password`] the key password,
+//! [`env`](mod@env) every environment variable, [`password`] the key password,
 //! [`files`] bounded reads and atomic writes.
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 

@@ -16,8 +16,8 @@
 //! `acceptUntil`). Signatures by the keyset's other keys (revoked, retired
 //! and expired, retired without a window) never count; when an image has no
 //! acceptable signature they are still checked against those keys so that
-//! the refusal can say "signed only by revoked key <id16> (<name>)" or
-//! "signed only by retired key <id16> (<name>), whose window expired at T".
+//! the refusal can say `signed only by revoked key <id16> (<name>)` or
+//! `signed only by retired key <id16> (<name>), whose window expired at T`.
 //! Output names the key id (first 16 hex digits) and, for keyset keys, the
 //! name of every key that verified.
 //!
