@@ -379,24 +379,37 @@ impl RegistryRepository {
         }
     }
 
-    async fn resolve_once(
+    /// Sends `method` (HEAD or GET) for the manifest `target`, accepting
+    /// every manifest media type: `None` on 404, an error for any other
+    /// non-200 status; otherwise the request URL and the response.
+    async fn manifest_response(
         &self,
+        method: Method,
         target: &TagOrDigest,
-    ) -> Result<Option<ManifestHead>, AttemptError> {
+    ) -> Result<Option<(String, reqwest::Response)>, AttemptError> {
         let scheme = self.client.scheme(&self.registry).await;
         let accept = MANIFEST_ACCEPT.join(", ");
         let req = Req {
-            method: Method::HEAD,
+            method,
             url: self.manifest_url(scheme, target),
             accept: Some(&accept),
             op: RegistryOperation::Pull,
         };
         let response = self.send(scheme, &req).await?;
         match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(Self::status_error(&req, response).await),
+            StatusCode::OK => Ok(Some((req.url, response))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(Self::status_error(&req, response).await),
         }
+    }
+
+    async fn resolve_once(
+        &self,
+        target: &TagOrDigest,
+    ) -> Result<Option<ManifestHead>, AttemptError> {
+        let Some((_, response)) = self.manifest_response(Method::HEAD, target).await? else {
+            return Ok(None);
+        };
         let headers = response.headers();
         let header_digest = digest_header(headers, &self.location(target))?;
         // reqwest reports a HEAD body's length (0), so read the header itself.
@@ -443,20 +456,9 @@ impl RegistryRepository {
         &self,
         target: &TagOrDigest,
     ) -> Result<Option<FetchedManifest>, AttemptError> {
-        let scheme = self.client.scheme(&self.registry).await;
-        let accept = MANIFEST_ACCEPT.join(", ");
-        let req = Req {
-            method: Method::GET,
-            url: self.manifest_url(scheme, target),
-            accept: Some(&accept),
-            op: RegistryOperation::Pull,
+        let Some((url, response)) = self.manifest_response(Method::GET, target).await? else {
+            return Ok(None);
         };
-        let response = self.send(scheme, &req).await?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(Self::status_error(&req, response).await),
-        }
         let location = self.location(target);
         let header_digest = digest_header(response.headers(), &location)?;
         let header_media_type = content_type(response.headers());
@@ -467,7 +469,7 @@ impl RegistryRepository {
             limits.max_manifest_bytes,
             |n| limits.manifest_too_large(&what, n),
             "GET",
-            &req.url,
+            &url,
         )
         .await?;
         let expected = match target {
